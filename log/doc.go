@@ -1,0 +1,28 @@
+// Package log is aerolithsDB's replicated log: one dragonboat raft group (shard) per slice
+// of the key space, every write an event appended to its shard. It is the only package
+// that imports dragonboat.
+//
+// What it owns:
+//   - Host: a dragonboat NodeHost running this node's replica of every shard. Propose
+//     appends an opaque command to a shard and returns what the state machine made of it;
+//     ReadBarrier waits until the local replica has applied everything committed before
+//     the call (raft ReadIndex), after which local reads are linearizable.
+//   - Group commit: concurrent commands to one shard are coalesced into one raft entry (a
+//     frame of commands), so one fsync and one raft round carry many writes.
+//   - StateMachine: the contract the materializer fulfils; an adapter presents it to
+//     dragonboat as an on-disk state machine.
+//   - Event, its versioned binary Codec (zstd for large bodies) and its chain Hash;
+//     Timestamp and Clock, the hybrid logical clock assigned at proposal.
+//
+// Routing: a document lives in shard ShardOf(collection, id) = fnv64a(collection, 0, id)
+// mod shards + 1. Shard ids start at 1.
+//
+// Outcomes of Propose: nil error means committed and applied; ErrUnavailable means the
+// command was never proposed (safe to retry); ErrIndeterminate means it may still commit,
+// so callers retry only with a command the state machine deduplicates.
+//
+// Goroutines: each shard has a batcher loop owned by the Host plus at most MaxInFlight
+// proposal goroutines; Close stops them and waits. Host methods are safe for concurrent
+// use. The raft log is compacted behind snapshots: it is never the history. History lives
+// in the event store the materializer writes.
+package log

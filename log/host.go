@@ -1,0 +1,388 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	dblogger "github.com/lni/dragonboat/v4/logger"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Host. The zero value of every field but NodeID, RaftAddr, Dir and
+// NewStateMachine means its default.
+type Config struct {
+	NodeID   uint64 // this node's replica id, > 0
+	RaftAddr string // host:port raft traffic binds to and peers dial
+	Dir      string // directory for the raft log (created)
+	Shards   int    // raft groups; shard ids are 1..Shards (default 4)
+	// InitialMembers maps replica id to raft address for a new shard. Default: this node
+	// alone.
+	InitialMembers map[uint64]string
+
+	RTT          time.Duration // round-trip estimate, raft's tick (default 10ms)
+	ElectionRTT  uint64        // election timeout in RTTs (default 50)
+	HeartbeatRTT uint64        // heartbeat interval in RTTs (default 5)
+	// SnapshotEntries is how many entries between snapshots (default 10000). Snapshots of
+	// an on-disk state machine are cheap: they mark how far the log may be compacted.
+	SnapshotEntries uint64
+
+	// Group commit: concurrent commands to one shard are coalesced into one proposal of at
+	// most MaxBatch commands / MaxBatchBytes bytes, with at most MaxInFlight proposals per
+	// shard outstanding.
+	DisableGroupCommit bool
+	MaxBatch           int           // default 256
+	MaxBatchBytes      int           // default 4 MiB
+	MaxInFlight        int           // default 4
+	ProposeTimeout     time.Duration // how long one proposal may take (default 5s)
+
+	// NewStateMachine returns the state machine of a shard.
+	NewStateMachine func(shard uint64) StateMachine
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.Shards == 0 {
+		c.Shards = 4
+	}
+	if c.RTT == 0 {
+		c.RTT = 10 * time.Millisecond
+	}
+	if c.ElectionRTT == 0 {
+		c.ElectionRTT = 50
+	}
+	if c.HeartbeatRTT == 0 {
+		c.HeartbeatRTT = 5
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 256
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 4 << 20
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 4
+	}
+	if c.ProposeTimeout == 0 {
+		c.ProposeTimeout = 5 * time.Second
+	}
+	if c.InitialMembers == nil {
+		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.NodeID == 0 {
+		errs = append(errs, errors.New("node id must be > 0"))
+	}
+	if c.RaftAddr == "" {
+		errs = append(errs, errors.New("raft address is required"))
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("directory is required"))
+	}
+	if c.Shards < 0 || c.Shards > 1024 {
+		errs = append(errs, fmt.Errorf("shards must be in 1..1024, got %d", c.Shards))
+	}
+	if c.NewStateMachine == nil {
+		errs = append(errs, errors.New("NewStateMachine is required"))
+	}
+	if c.MaxBatch < 0 || c.MaxInFlight < 0 || c.MaxBatchBytes < 0 {
+		errs = append(errs, errors.New("group commit limits must not be negative"))
+	}
+	if c.HeartbeatRTT != 0 && c.ElectionRTT != 0 && c.ElectionRTT <= 2*c.HeartbeatRTT {
+		errs = append(errs, fmt.Errorf("election RTT %d must exceed twice the heartbeat RTT %d", c.ElectionRTT, c.HeartbeatRTT))
+	}
+	if c.InitialMembers != nil {
+		if _, ok := c.InitialMembers[c.NodeID]; !ok {
+			errs = append(errs, fmt.Errorf("initial members do not include node %d", c.NodeID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ShardOf returns the shard (1..shards) of a document.
+func ShardOf(collection, id string, shards int) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(collection))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return h.Sum64()%uint64(shards) + 1
+}
+
+// Host runs this node's replicas of every shard on one dragonboat NodeHost and is the
+// only way into the log. Propose and ReadBarrier are safe for concurrent use.
+type Host struct {
+	cfg      Config
+	nh       *dragonboat.NodeHost
+	batchers map[uint64]*batcher
+	metrics  *metrics
+	log      *slog.Logger
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
+	closeErr error
+}
+
+// Open starts the NodeHost and this node's replica of every shard. It does not wait for
+// leaders: call WaitReady.
+func Open(cfg Config) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("log: config: %w", err)
+	}
+	cfg.setDefaults()
+	quietDragonboat()
+	nhc := config.NodeHostConfig{
+		DeploymentID:   1,
+		NodeHostDir:    filepath.Join(cfg.Dir, "raft"),
+		RTTMillisecond: uint64(cfg.RTT / time.Millisecond),
+		RaftAddress:    cfg.RaftAddr,
+		Expert:         config.GetDefaultExpertConfig(),
+	}
+	// Few execution shards suit few cores; the small LogDB profile keeps memory modest.
+	nhc.Expert.Engine.ExecShards = 2
+	nhc.Expert.LogDB = config.GetSmallMemLogDBConfig()
+	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil {
+		return nil, fmt.Errorf("log: start node host: %w", err)
+	}
+	h := &Host{
+		cfg:      cfg,
+		nh:       nh,
+		batchers: make(map[uint64]*batcher, cfg.Shards),
+		metrics:  newMetrics(cfg.Registerer),
+		log:      cfg.Logger,
+		stop:     make(chan struct{}),
+	}
+	members := make(map[uint64]dragonboat.Target, len(cfg.InitialMembers))
+	for id, addr := range cfg.InitialMembers {
+		members[id] = addr
+	}
+	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
+		shard := s
+		rc := config.Config{
+			ReplicaID:          cfg.NodeID,
+			ShardID:            shard,
+			CheckQuorum:        true,
+			PreVote:            true,
+			ElectionRTT:        cfg.ElectionRTT,
+			HeartbeatRTT:       cfg.HeartbeatRTT,
+			SnapshotEntries:    cfg.SnapshotEntries,
+			CompactionOverhead: cfg.SnapshotEntries / 2,
+		}
+		create := func(uint64, uint64) sm.IOnDiskStateMachine {
+			return &adapter{sm: cfg.NewStateMachine(shard)}
+		}
+		if err := nh.StartOnDiskReplica(members, false, create, rc); err != nil {
+			nh.Close()
+			return nil, fmt.Errorf("log: start shard %d: %w", shard, err)
+		}
+		b := &batcher{host: h, shard: shard, reqs: make(chan *pending, 4*cfg.MaxBatch), sem: make(chan struct{}, cfg.MaxInFlight)}
+		h.batchers[shard] = b
+		if !cfg.DisableGroupCommit {
+			h.wg.Add(1)
+			go func() { defer h.wg.Done(); b.run() }()
+		}
+	}
+	return h, nil
+}
+
+// Shards returns the number of shards.
+func (h *Host) Shards() int { return h.cfg.Shards }
+
+// ShardOf returns the shard of a document on this host.
+func (h *Host) ShardOf(collection, id string) uint64 { return ShardOf(collection, id, h.cfg.Shards) }
+
+// WaitReady blocks until every shard has a leader and this replica has applied everything
+// committed before the call, or ctx ends.
+func (h *Host) WaitReady(ctx context.Context) error {
+	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+		if err := h.ReadBarrier(ctx, s); err != nil {
+			return fmt.Errorf("log: shard %d not ready: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether every shard currently knows a leader.
+func (h *Host) Ready() bool {
+	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+		if _, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadBarrier returns once this replica of shard has applied every entry committed before
+// the call (raft ReadIndex). Reads of local state after it are linearizable.
+func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
+	if _, ok := h.batchers[shard]; !ok {
+		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	}
+	start := time.Now()
+	backoff := time.Millisecond
+	for {
+		if h.isClosed() {
+			return ErrClosed
+		}
+		rctx, cancel := h.opContext(ctx)
+		_, err := h.nh.SyncRead(rctx, shard, nil)
+		cancel()
+		if err == nil {
+			h.metrics.readBarrier.Observe(time.Since(start).Seconds())
+			return nil
+		}
+		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("log: read barrier shard %d: %w", shard, err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: read barrier shard %d: %v", ErrUnavailable, shard, err)
+		}
+		if !sleepCtx(ctx, h.stop, backoff) {
+			return fmt.Errorf("%w: read barrier shard %d: %v", ErrUnavailable, shard, ctx.Err())
+		}
+		backoff = min(backoff*2, 100*time.Millisecond)
+	}
+}
+
+// Propose appends cmd to shard's log and returns what the state machine's Apply returned
+// for it. ErrUnavailable means cmd was not proposed; ErrIndeterminate means it may or may
+// not commit.
+func (h *Host) Propose(ctx context.Context, shard uint64, cmd []byte) ([]byte, error) {
+	b, ok := h.batchers[shard]
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	}
+	if h.isClosed() {
+		return nil, ErrClosed
+	}
+	if h.cfg.DisableGroupCommit {
+		res, err := h.propose(ctx, shard, [][]byte{cmd})
+		if err != nil {
+			return nil, err
+		}
+		return res[0], nil
+	}
+	p := &pending{cmd: cmd, done: make(chan result, 1)}
+	select {
+	case b.reqs <- p:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	case <-h.stop:
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-p.done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrIndeterminate, ctx.Err())
+	}
+}
+
+// propose proposes cmds as one raft entry, retrying while raft says nothing was proposed.
+func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]byte, error) {
+	payload := encodeFrame(cmds)
+	session := h.nh.GetNoOPSession(shard)
+	start := time.Now()
+	backoff := time.Millisecond
+	for {
+		pctx, cancel := h.opContext(ctx)
+		res, err := h.nh.SyncPropose(pctx, session, payload)
+		cancel()
+		if err == nil {
+			h.metrics.proposals.Inc()
+			h.metrics.commands.Observe(float64(len(cmds)))
+			h.metrics.proposeSeconds.Observe(time.Since(start).Seconds())
+			out, derr := decodeFrame(res.Data)
+			if derr != nil || len(out) != len(cmds) {
+				return nil, fmt.Errorf("log: shard %d: %d results for %d commands: %v", shard, len(out), len(cmds), derr)
+			}
+			return out, nil
+		}
+		// Dropped before raft took it: safe to retry. Anything else may have been proposed.
+		retry := errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) ||
+			errors.Is(err, dragonboat.ErrShardNotInitialized)
+		if !retry {
+			h.metrics.proposeErrors.WithLabelValues("indeterminate").Inc()
+			return nil, fmt.Errorf("%w: shard %d: %v", ErrIndeterminate, shard, err)
+		}
+		h.metrics.proposeErrors.WithLabelValues("retry").Inc()
+		if !sleepCtx(ctx, h.stop, backoff) {
+			return nil, fmt.Errorf("%w: shard %d: %v", ErrUnavailable, shard, err)
+		}
+		backoff = min(backoff*2, 50*time.Millisecond)
+	}
+}
+
+// opContext bounds one raft operation by the caller's deadline and ProposeTimeout.
+func (h *Host) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, h.cfg.ProposeTimeout)
+}
+
+func (h *Host) isClosed() bool {
+	select {
+	case <-h.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close stops the batchers, answers queued commands with ErrClosed (they were never
+// proposed), and stops the NodeHost, which closes every state machine. Idempotent.
+func (h *Host) Close() error {
+	h.closeMu.Lock()
+	defer h.closeMu.Unlock()
+	if h.closed {
+		return h.closeErr
+	}
+	h.closed = true
+	close(h.stop)
+	h.wg.Wait()
+	for _, b := range h.batchers {
+		b.drainClosed()
+	}
+	h.nh.Close()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	}
+}
+
+// quietDragonboat turns dragonboat's own loggers down to warnings; they print to stderr.
+func quietDragonboat() {
+	for _, name := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "gossip", "registry"} {
+		dblogger.GetLogger(name).SetLevel(dblogger.WARNING)
+	}
+}

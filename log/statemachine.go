@@ -1,0 +1,125 @@
+package log
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/aerolithsdb/aerolith/internal/wire"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// Entry is one committed raft entry as the state machine sees it: its raft index and the
+// commands coalesced into it by group commit. Apply sets Results, one per command.
+type Entry struct {
+	Index   uint64
+	Cmds    [][]byte
+	Results [][]byte
+}
+
+// StateMachine is what the log needs from whatever applies committed entries (the
+// materializer). The log calls Apply, Sync, PrepareSnapshot, RecoverFromSnapshot and
+// Close from one goroutine at a time; SaveSnapshot may run concurrently with Apply.
+type StateMachine interface {
+	// Open returns the raft index of the last entry whose effects are persisted. Entries
+	// after it are applied again.
+	Open() (uint64, error)
+	// Apply applies entries in order and persists, atomically with their effects, the
+	// index of the last one. It must be deterministic: it reads only its input and the
+	// state earlier entries produced.
+	Apply(entries []Entry) error
+	// Sync makes everything applied so far durable.
+	Sync() error
+	// PrepareSnapshot captures a point-in-time view for SaveSnapshot.
+	PrepareSnapshot() (any, error)
+	// SaveSnapshot writes the state captured by PrepareSnapshot to w.
+	SaveSnapshot(ctx any, w io.Writer, done <-chan struct{}) error
+	// RecoverFromSnapshot replaces the state with one written by SaveSnapshot.
+	RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error
+	// Close releases the state machine's resources.
+	Close() error
+}
+
+// frame layout of a raft entry: version byte, uvarint count, then each command as bytes.
+const frameVersion byte = 1
+
+func encodeFrame(cmds [][]byte) []byte {
+	n := 2 + len(cmds)*2
+	for _, c := range cmds {
+		n += len(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, frameVersion)
+	b = wire.AppendUvarint(b, uint64(len(cmds)))
+	for _, c := range cmds {
+		b = wire.AppendBytes(b, c)
+	}
+	return b
+}
+
+func decodeFrame(b []byte) ([][]byte, error) {
+	if len(b) == 0 {
+		return nil, nil // raft's own empty entries
+	}
+	r := wire.NewReader(b)
+	if v := r.Byte(); v != frameVersion {
+		return nil, fmt.Errorf("%w: frame version %d", ErrCorruptEntry, v)
+	}
+	n := r.Uvarint()
+	if n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: %d commands in %d bytes", ErrCorruptEntry, n, len(b))
+	}
+	cmds := make([][]byte, 0, n)
+	for i := uint64(0); i < n; i++ {
+		cmds = append(cmds, r.Bytes())
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorruptEntry, err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrCorruptEntry)
+	}
+	return cmds, nil
+}
+
+// adapter presents a StateMachine to dragonboat as an on-disk state machine. It is the
+// only place that knows dragonboat's entry type.
+type adapter struct {
+	sm StateMachine
+}
+
+var _ sm.IOnDiskStateMachine = (*adapter)(nil)
+
+func (a *adapter) Open(_ <-chan struct{}) (uint64, error) { return a.sm.Open() }
+
+func (a *adapter) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	batch := make([]Entry, len(ents))
+	for i, e := range ents {
+		cmds, err := decodeFrame(e.Cmd)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		batch[i] = Entry{Index: e.Index, Cmds: cmds}
+	}
+	if err := a.sm.Apply(batch); err != nil {
+		return nil, err
+	}
+	for i := range ents {
+		res := batch[i].Results
+		ents[i].Result = sm.Result{Value: uint64(len(res)), Data: encodeFrame(res)}
+	}
+	return ents, nil
+}
+
+// Lookup serves read barriers: after dragonboat confirms the read index and the local
+// state machine has applied up to it, it calls Lookup, which has nothing to return.
+func (a *adapter) Lookup(any) (any, error) { return nil, nil }
+
+func (a *adapter) Sync() error                   { return a.sm.Sync() }
+func (a *adapter) PrepareSnapshot() (any, error) { return a.sm.PrepareSnapshot() }
+func (a *adapter) Close() error                  { return a.sm.Close() }
+func (a *adapter) SaveSnapshot(c any, w io.Writer, done <-chan struct{}) error {
+	return a.sm.SaveSnapshot(c, w, done)
+}
+func (a *adapter) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
+	return a.sm.RecoverFromSnapshot(r, done)
+}

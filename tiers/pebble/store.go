@@ -1,0 +1,430 @@
+package pebble
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/tiers"
+	pdb "github.com/cockroachdb/pebble/v2"
+)
+
+// DefaultCacheBytes is pebble's block cache size when Config.CacheBytes is zero.
+const DefaultCacheBytes = 256 << 20
+
+// Config configures a DB.
+type Config struct {
+	Dir        string // required
+	CacheBytes int64  // block cache (default 256 MiB)
+	Logger     *slog.Logger
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("pebble: directory is required"))
+	}
+	if c.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("pebble: cache bytes must not be negative, got %d", c.CacheBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// DB is the L2 store.
+type DB struct {
+	db           *pdb.DB
+	hits, misses atomic.Uint64
+}
+
+var _ tiers.Store = (*DB)(nil)
+
+// Open opens or creates the store in cfg.Dir.
+func Open(cfg Config) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cache := pdb.NewCache(cfg.CacheBytes)
+	defer cache.Unref()
+	db, err := pdb.Open(cfg.Dir, &pdb.Options{Cache: cache, Logger: slogAdapter{cfg.Logger}})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: open %s: %w", cfg.Dir, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the store.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Sync makes every committed batch durable.
+func (d *DB) Sync() error { return d.db.LogData(nil, pdb.Sync) }
+
+func (d *DB) get(k []byte) ([]byte, bool, error) {
+	v, closer, err := d.db.Get(k)
+	if errors.Is(err, pdb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+// Get returns a document's record (a tombstone for a deleted one) or tiers.ErrNotFound.
+func (d *DB) Get(k tiers.Key) (tiers.Doc, error) {
+	v, ok, err := d.get(docKey(k.Shard, k.Collection, k.ID))
+	if err != nil {
+		return tiers.Doc{}, fmt.Errorf("pebble: get: %w", err)
+	}
+	if !ok {
+		d.misses.Add(1)
+		return tiers.Doc{}, tiers.ErrNotFound
+	}
+	d.hits.Add(1)
+	return decodeDoc(k.Shard, v)
+}
+
+// Applied returns the raft index the shard's state reflects.
+func (d *DB) Applied(shard uint64) (uint64, error) {
+	v, ok, err := d.get(key(shard, kApplied))
+	if err != nil || !ok {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Meta returns the shard's meta (zero before the first event).
+func (d *DB) Meta(shard uint64) (Meta, error) {
+	v, ok, err := d.get(key(shard, kMeta))
+	if err != nil || !ok {
+		return Meta{}, err
+	}
+	return decodeMeta(v)
+}
+
+// Event returns the encoded event at index of shard, or tiers.ErrNotFound.
+func (d *DB) Event(shard, index uint64) ([]byte, error) {
+	v, ok, err := d.get(eventKey(shard, index))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, tiers.ErrNotFound
+	}
+	return v, nil
+}
+
+// History returns every version of a document, oldest first.
+func (d *DB) History(k tiers.Key) ([]Version, error) {
+	p := versionPrefix(k.Shard, k.Collection, k.ID)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []Version
+	for it.First(); it.Valid(); it.Next() {
+		ver := binary.BigEndian.Uint64(it.Key()[len(p):])
+		v, err := decodeVersion(k.Shard, ver, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, it.Error()
+}
+
+// Counts returns the live document count per collection in shard.
+func (d *DB) Counts(shard uint64) (map[string]int64, error) {
+	p := key(shard, kCount)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[string]int64{}
+	for it.First(); it.Valid(); it.Next() {
+		out[string(it.Key()[len(p):])] = int64(binary.BigEndian.Uint64(it.Value()))
+	}
+	return out, it.Error()
+}
+
+// Stats reports the L2 tier's document reads and its size on disk.
+func (d *DB) Stats() tiers.Stats {
+	m := d.db.Metrics()
+	return tiers.Stats{Tier: "pebble", Bytes: int64(m.DiskSpaceUsage()), Hits: d.hits.Load(), Misses: d.misses.Load()}
+}
+
+// Digest returns the SHA-256 of a shard's materialized state: every key and value in its
+// range except the applied raft index. Replicas that applied the same events have equal
+// digests.
+func (d *DB) Digest(shard uint64) (log.Hash, error) {
+	snap := d.db.NewSnapshot()
+	defer snap.Close()
+	return digest(snap, shard)
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Infof(format string, args ...any) {
+	a.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (a slogAdapter) Errorf(format string, args ...any) {
+	a.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (a slogAdapter) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// Batch accumulates one applied raft batch's writes. It reads its own writes.
+type Batch struct {
+	b *pdb.Batch
+}
+
+// NewBatch starts a batch.
+func (d *DB) NewBatch() *Batch { return &Batch{b: d.db.NewIndexedBatch()} }
+
+// Commit applies the batch atomically, without fsync.
+func (b *Batch) Commit() error { return b.b.Commit(pdb.NoSync) }
+
+// Close releases the batch.
+func (b *Batch) Close() error { return b.b.Close() }
+
+func (b *Batch) get(k []byte) ([]byte, bool, error) {
+	v, closer, err := b.b.Get(k)
+	if errors.Is(err, pdb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+func (b *Batch) set(k, v []byte) error { return b.b.Set(k, v, nil) }
+
+// Doc returns a document's record as of the batch, or tiers.ErrNotFound.
+func (b *Batch) Doc(k tiers.Key) (tiers.Doc, error) {
+	v, ok, err := b.get(docKey(k.Shard, k.Collection, k.ID))
+	if err != nil {
+		return tiers.Doc{}, err
+	}
+	if !ok {
+		return tiers.Doc{}, tiers.ErrNotFound
+	}
+	return decodeDoc(k.Shard, v)
+}
+
+// PutDoc writes a document's current record.
+func (b *Batch) PutDoc(k tiers.Key, d tiers.Doc) error {
+	return b.set(docKey(k.Shard, k.Collection, k.ID), encodeDoc(d))
+}
+
+// PutVersion writes one entry of a document's history.
+func (b *Batch) PutVersion(k tiers.Key, v Version) error {
+	return b.set(versionKey(k.Shard, k.Collection, k.ID, v.Version), encodeVersion(v))
+}
+
+// PutEvent writes an encoded event into the event store.
+func (b *Batch) PutEvent(pos log.Position, encoded []byte) error {
+	return b.set(eventKey(pos.Shard, pos.Index), encoded)
+}
+
+// AddCount adds delta to a collection's live document count.
+func (b *Batch) AddCount(shard uint64, coll string, delta int64) error {
+	k := countKey(shard, coll)
+	v, ok, err := b.get(k)
+	if err != nil {
+		return err
+	}
+	var n int64
+	if ok {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += delta
+	if n == 0 {
+		return b.b.Delete(k, nil)
+	}
+	return b.set(k, u64(uint64(n)))
+}
+
+// Idem returns the idempotency record of reqID, if any.
+func (b *Batch) Idem(shard uint64, reqID string) (Idem, bool, error) {
+	v, ok, err := b.get(idemKey(shard, reqID))
+	if err != nil || !ok {
+		return Idem{}, false, err
+	}
+	i, err := decodeIdem(v)
+	return i, err == nil, err
+}
+
+// PutIdem remembers a result for reqID until i.Expiry.
+func (b *Batch) PutIdem(shard uint64, reqID string, i Idem) error {
+	if err := b.set(idemKey(shard, reqID), encodeIdem(i)); err != nil {
+		return err
+	}
+	return b.set(expiryKey(shard, uint64(i.Expiry), reqID), nil)
+}
+
+// ExpireIdem deletes at most limit idempotency records that expired before now, oldest
+// first, and reports how many it deleted.
+func (b *Batch) ExpireIdem(shard uint64, now log.Timestamp, limit int) (int, error) {
+	lo := key(shard, kExpiry)
+	hi := key(shard, kExpiry, u64(uint64(now)))
+	it, err := b.b.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, err
+	}
+	var dead [][]byte
+	for it.First(); it.Valid() && len(dead) < limit; it.Next() {
+		dead = append(dead, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	for _, k := range dead {
+		reqID := k[len(lo)+8:]
+		if err := b.b.Delete(idemKey(shard, string(reqID)), nil); err != nil {
+			return 0, err
+		}
+		if err := b.b.Delete(k, nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(dead), nil
+}
+
+// SetMeta writes the shard's meta.
+func (b *Batch) SetMeta(shard uint64, m Meta) error { return b.set(key(shard, kMeta), encodeMeta(m)) }
+
+// SetApplied records the raft index this batch brings the shard to.
+func (b *Batch) SetApplied(shard, index uint64) error {
+	return b.set(key(shard, kApplied), u64(index))
+}
+
+// A Snapshot is a point-in-time view of one shard's state.
+type Snapshot struct {
+	snap  *pdb.Snapshot
+	shard uint64
+}
+
+// Snapshot captures shard's current state.
+func (d *DB) Snapshot(shard uint64) *Snapshot {
+	return &Snapshot{snap: d.db.NewSnapshot(), shard: shard}
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.snap.Close() }
+
+// Snapshot stream format: a sequence of (uvarint key length, key, uvarint value length,
+// value) with keys relative to the shard prefix, ended by a zero key length and the
+// SHA-256 of everything before it.
+
+// WriteTo streams the snapshot to w, stopping early when done closes.
+func (s *Snapshot) WriteTo(w io.Writer, done <-chan struct{}) error {
+	lo, hi := shardBounds(s.shard)
+	it, err := s.snap.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	h := newHashWriter(w)
+	var buf []byte
+	for it.First(); it.Valid(); it.Next() {
+		select {
+		case <-done:
+			return errSnapshotStopped
+		default:
+		}
+		k := it.Key()[len(lo):]
+		buf = binary.AppendUvarint(buf[:0], uint64(len(k)))
+		buf = append(buf, k...)
+		buf = binary.AppendUvarint(buf, uint64(len(it.Value())))
+		buf = append(buf, it.Value()...)
+		if _, err := h.Write(buf); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if _, err := h.Write([]byte{0}); err != nil {
+		return err
+	}
+	_, err = w.Write(h.Sum())
+	return err
+}
+
+var errSnapshotStopped = errors.New("pebble: snapshot stopped")
+
+// ErrCorruptSnapshot is returned when a snapshot stream fails its checksum or framing.
+var ErrCorruptSnapshot = errors.New("pebble: corrupt snapshot")
+
+// Restore replaces shard's state with a stream written by Snapshot.WriteTo.
+func (d *DB) Restore(shard uint64, r io.Reader, done <-chan struct{}) error {
+	lo, hi := shardBounds(shard)
+	br := newHashReader(r)
+	b := d.db.NewBatch()
+	defer func() { b.Close() }()
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-done:
+			return errSnapshotStopped
+		default:
+		}
+		kl, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+		}
+		if kl == 0 {
+			break
+		}
+		k, err := br.next(kl)
+		if err != nil {
+			return err
+		}
+		vl, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrCorruptSnapshot, err)
+		}
+		v, err := br.next(vl)
+		if err != nil {
+			return err
+		}
+		if err := b.Set(append(append([]byte(nil), lo...), k...), v, nil); err != nil {
+			return err
+		}
+		if b.Len() > 16<<20 {
+			if err := b.Commit(pdb.NoSync); err != nil {
+				return err
+			}
+			b.Close()
+			b = d.db.NewBatch()
+		}
+	}
+	want := br.Sum()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: checksum mismatch", ErrCorruptSnapshot)
+	}
+	if err := b.Commit(pdb.NoSync); err != nil {
+		return err
+	}
+	return d.Sync()
+}
