@@ -1,0 +1,499 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/materializer"
+	"github.com/aerolithsdb/aerolith/tiers"
+	"github.com/aerolithsdb/aerolith/tiers/memory"
+	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a DB. The zero value of each field means its default; DataDir,
+// RaftAddr and NodeID have none.
+type Config struct {
+	DataDir  string
+	NodeID   uint64
+	RaftAddr string
+	Shards   int    // raft groups (default 4)
+	DC       string // datacenter name (default "dc1")
+
+	CacheBytes      int64 // L1 document cache bound (default 64 MiB)
+	BlockCacheBytes int64 // L2 pebble block cache (default 256 MiB)
+
+	DisableGroupCommit bool
+	WriteTimeout       time.Duration // bound on one write, retries included (default 10s)
+	ReadTimeout        time.Duration // bound on a linearizable read barrier (default 5s)
+	IdempotencyTTL     time.Duration // how long idempotency keys are remembered (default 24h)
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.NodeID == 0 {
+		errs = append(errs, errors.New("node id must be > 0"))
+	}
+	if c.RaftAddr == "" {
+		errs = append(errs, errors.New("raft address is required"))
+	}
+	if c.Shards < 0 || c.Shards > 1024 {
+		errs = append(errs, fmt.Errorf("shards must be in 1..1024, got %d", c.Shards))
+	}
+	if c.DC != "" && !ValidCollection(c.DC) {
+		errs = append(errs, fmt.Errorf("datacenter name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", c.DC))
+	}
+	if c.CacheBytes < 0 || c.BlockCacheBytes < 0 {
+		errs = append(errs, errors.New("cache sizes must not be negative"))
+	}
+	if c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.IdempotencyTTL < 0 {
+		errs = append(errs, errors.New("timeouts must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Shards == 0 {
+		c.Shards = 4
+	}
+	if c.DC == "" {
+		c.DC = "dc1"
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Second
+	}
+	if c.IdempotencyTTL == 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// DB is one aerolith node's database: the log host, its materializer and its tiers. Its
+// methods are safe for concurrent use.
+type DB struct {
+	cfg   Config
+	host  *log.Host
+	mat   *materializer.Materializer
+	store *l2.DB
+	cache *memory.Cache
+	codec *log.Codec
+	clock *log.Clock
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (or creates) the node's data under cfg.DataDir, starts every shard and waits
+// until each has a leader and has applied its log, or ctx ends.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("db: config: %w", err)
+	}
+	cfg.setDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil)}
+	var err error
+	if d.store, err = l2.Open(l2.Config{Dir: filepath.Join(cfg.DataDir, "store"), CacheBytes: cfg.BlockCacheBytes, Logger: cfg.Logger}); err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if d.cache, err = memory.New(memory.Config{MaxBytes: cfg.CacheBytes}); err != nil {
+		d.store.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if d.mat, err = materializer.New(materializer.Config{
+		Store: d.store, Cache: d.cache, Codec: d.codec, Logger: cfg.Logger, Registerer: cfg.Registerer,
+	}); err != nil {
+		d.store.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if d.host, err = log.Open(log.Config{
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, Dir: cfg.DataDir, Shards: cfg.Shards,
+		DisableGroupCommit: cfg.DisableGroupCommit,
+		NewStateMachine:    d.mat.StateMachine,
+		Logger:             cfg.Logger, Registerer: cfg.Registerer,
+	}); err != nil {
+		d.store.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(newTierCollector(d))
+	}
+	if err := d.host.WaitReady(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	cfg.Logger.Info("database ready", "shards", cfg.Shards, "node", cfg.NodeID, "dc", cfg.DC)
+	return d, nil
+}
+
+// Close stops the log (which closes every shard's state machine) and then the store.
+// Idempotent.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		err := d.host.Close()
+		d.codec.Close()
+		d.closeErr = errors.Join(err, d.store.Close())
+	})
+	return d.closeErr
+}
+
+// Ready reports whether every shard has a leader.
+func (d *DB) Ready() bool { return d.host.Ready() }
+
+// Shards returns the number of shards.
+func (d *DB) Shards() int { return d.host.Shards() }
+
+// Write is one document write.
+type Write struct {
+	Op             log.Op
+	Collection     string
+	ID             string
+	Body           []byte // document (put) or JSON merge patch (patch); a JSON object
+	IfMatch        uint64
+	HasIfMatch     bool
+	IfNoneMatch    bool
+	IdempotencyKey string
+}
+
+// Result is the outcome of an applied write.
+type Result struct {
+	Collection string
+	ID         string
+	Version    uint64
+	TS         log.Timestamp
+	Position   log.Position
+	Created    bool
+}
+
+func (w *Write) validate() error {
+	if !ValidCollection(w.Collection) {
+		return fmt.Errorf("%w: %q", ErrInvalidCollection, w.Collection)
+	}
+	if !ValidID(w.ID) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, w.ID)
+	}
+	if w.IdempotencyKey != "" && !ValidIdempotencyKey(w.IdempotencyKey) {
+		return fmt.Errorf("%w: idempotency key must be 1-128 printable ASCII characters", ErrInvalidArgument)
+	}
+	switch w.Op {
+	case log.OpPut, log.OpPatch:
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(w.Body, &probe) != nil || probe == nil {
+			return fmt.Errorf("%w: body must be a JSON object", ErrInvalidDocument)
+		}
+	case log.OpDelete:
+	default:
+		return fmt.Errorf("%w: unknown operation %d", ErrInvalidArgument, w.Op)
+	}
+	if w.IfNoneMatch && w.Op != log.OpPut {
+		return fmt.Errorf("%w: If-None-Match applies to put only", ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (d *DB) toWrite(w *Write, principal string) materializer.Write {
+	mw := materializer.Write{
+		Op: w.Op, Collection: w.Collection, ID: w.ID, Body: w.Body,
+		IfMatch: w.IfMatch, HasIfMatch: w.HasIfMatch, IfNoneMatch: w.IfNoneMatch,
+	}
+	if w.IdempotencyKey != "" {
+		// Keys are per principal, so two principals never see each other's results.
+		mw.RequestID = principal + "/" + w.IdempotencyKey
+	}
+	return mw
+}
+
+func (d *DB) command(principal string, ws []materializer.Write) *materializer.Command {
+	return &materializer.Command{
+		TS: d.clock.Now(), Origin: d.cfg.DC, Principal: principal,
+		IdemTTL: uint64(d.cfg.IdempotencyTTL / time.Millisecond), Writes: ws,
+	}
+}
+
+// Write applies one write on behalf of principal.
+func (d *DB) Write(ctx context.Context, principal string, w Write) (Result, error) {
+	if err := w.validate(); err != nil {
+		return Result{}, err
+	}
+	shard := d.host.ShardOf(w.Collection, w.ID)
+	cmd := d.command(principal, []materializer.Write{d.toWrite(&w, principal)})
+	rs, err := d.propose(ctx, shard, cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	return resultOf(&w, rs[0])
+}
+
+// ItemResult is the outcome of one write of a batch.
+type ItemResult struct {
+	Result Result
+	Err    error
+}
+
+// MaxBatch bounds the writes of one Batch call.
+const MaxBatch = 1000
+
+// Batch applies writes grouped by shard: each shard's writes apply all or none; shards are
+// independent. With an idempotency key k, write i uses k/i. Results are in input order.
+func (d *DB) Batch(ctx context.Context, principal string, ws []Write, idempotencyKey string) ([]ItemResult, error) {
+	if len(ws) == 0 || len(ws) > MaxBatch {
+		return nil, fmt.Errorf("%w: a batch holds 1 to %d writes, got %d", ErrInvalidArgument, MaxBatch, len(ws))
+	}
+	if idempotencyKey != "" && !ValidIdempotencyKey(idempotencyKey) {
+		return nil, fmt.Errorf("%w: idempotency key must be 1-128 printable ASCII characters", ErrInvalidArgument)
+	}
+	out := make([]ItemResult, len(ws))
+	groups := map[uint64][]int{}
+	for i := range ws {
+		if idempotencyKey != "" {
+			ws[i].IdempotencyKey = fmt.Sprintf("%s/%d", idempotencyKey, i)
+		}
+		if err := ws[i].validate(); err != nil {
+			out[i].Err = err
+			continue
+		}
+		s := d.host.ShardOf(ws[i].Collection, ws[i].ID)
+		groups[s] = append(groups[s], i)
+	}
+	// An invalid item aborts the other writes of its shard, as a failed condition would.
+	for s, idx := range groups {
+		for _, i := range idx {
+			if out[i].Err != nil {
+				for _, j := range idx {
+					if out[j].Err == nil {
+						out[j].Err = ErrAborted
+					}
+				}
+				delete(groups, s)
+				break
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for shard, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mws := make([]materializer.Write, len(idx))
+			for k, i := range idx {
+				mws[k] = d.toWrite(&ws[i], principal)
+			}
+			rs, err := d.propose(ctx, shard, d.command(principal, mws))
+			for k, i := range idx {
+				if err != nil {
+					out[i].Err = err
+					continue
+				}
+				out[i].Result, out[i].Err = resultOf(&ws[i], rs[k])
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// propose submits cmd to shard. A command whose writes all carry idempotency keys is
+// resubmitted when its outcome is unknown, since the materializer answers a repeat from
+// its records instead of applying it twice.
+func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Command) ([]materializer.WriteResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	retryable := true
+	for _, w := range cmd.Writes {
+		retryable = retryable && w.RequestID != ""
+	}
+	payload := materializer.EncodeCommand(cmd)
+	for {
+		out, err := d.host.Propose(ctx, shard, payload)
+		if err == nil {
+			rs, err := materializer.DecodeResults(out)
+			if err != nil || len(rs) != len(cmd.Writes) {
+				return nil, fmt.Errorf("db: shard %d: %d results for %d writes: %v", shard, len(rs), len(cmd.Writes), err)
+			}
+			return rs, nil
+		}
+		switch {
+		case errors.Is(err, log.ErrIndeterminate) && retryable && ctx.Err() == nil:
+			d.cfg.Logger.Warn("write outcome unknown; resubmitting", "shard", shard, "err", err)
+			continue
+		case errors.Is(err, log.ErrIndeterminate):
+			return nil, fmt.Errorf("%w: %v", ErrIndeterminate, err)
+		case errors.Is(err, log.ErrUnavailable), errors.Is(err, log.ErrClosed):
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return nil, err
+	}
+}
+
+func resultOf(w *Write, r materializer.WriteResult) (Result, error) {
+	switch r.Status {
+	case materializer.StatusOK, materializer.StatusCreated:
+		return Result{
+			Collection: w.Collection, ID: w.ID, Version: r.Version, TS: r.TS, Position: r.Position,
+			Created: r.Status == materializer.StatusCreated,
+		}, nil
+	case materializer.StatusNotFound:
+		return Result{}, ErrNotFound
+	case materializer.StatusPrecondition:
+		return Result{}, &PreconditionError{Current: r.Current}
+	case materializer.StatusIdemReused:
+		return Result{}, ErrIdempotencyKeyReused
+	case materializer.StatusAborted:
+		return Result{}, ErrAborted
+	case materializer.StatusInvalid:
+		return Result{}, fmt.Errorf("%w: the result is not a JSON object", ErrInvalidDocument)
+	}
+	return Result{}, fmt.Errorf("db: unknown write status %d", r.Status)
+}
+
+// Consistency selects how fresh a read must be.
+type Consistency int
+
+const (
+	// Linearizable reads reflect every write acknowledged before the read began.
+	Linearizable Consistency = iota
+	// Local reads serve the local replica as it is, without a round of raft.
+	Local
+)
+
+// ParseConsistency parses "", "linearizable" or "local".
+func ParseConsistency(s string) (Consistency, error) {
+	switch s {
+	case "", "linearizable":
+		return Linearizable, nil
+	case "local":
+		return Local, nil
+	}
+	return 0, fmt.Errorf("%w: consistency must be linearizable or local, got %q", ErrInvalidArgument, s)
+}
+
+func (d *DB) barrier(ctx context.Context, shard uint64, c Consistency) error {
+	if c == Local {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadTimeout)
+	defer cancel()
+	if err := d.host.ReadBarrier(ctx, shard); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Doc is a document as read.
+type Doc struct {
+	Collection string
+	ID         string
+	Version    uint64
+	TS         log.Timestamp
+	Position   log.Position
+	Body       json.RawMessage
+}
+
+// Get reads a document. Deleted documents are ErrNotFound.
+func (d *DB) Get(ctx context.Context, collection, id string, c Consistency) (Doc, error) {
+	if err := validName(collection, id); err != nil {
+		return Doc{}, err
+	}
+	k := tiers.Key{Shard: d.host.ShardOf(collection, id), Collection: collection, ID: id}
+	if err := d.barrier(ctx, k.Shard, c); err != nil {
+		return Doc{}, err
+	}
+	rec, err := d.mat.Get(k)
+	if errors.Is(err, tiers.ErrNotFound) || err == nil && rec.Deleted {
+		return Doc{}, ErrNotFound
+	}
+	if err != nil {
+		return Doc{}, fmt.Errorf("db: get: %w", err)
+	}
+	return Doc{Collection: collection, ID: id, Version: rec.Version, TS: rec.TS, Position: rec.Position, Body: rec.Body}, nil
+}
+
+// Version is one entry of a document's history.
+type Version struct {
+	Version   uint64
+	Op        log.Op
+	TS        log.Timestamp
+	Principal string
+	Position  log.Position
+	Body      json.RawMessage // the document after this version; nil after a delete
+}
+
+// History returns every version of a document, oldest first; ErrNotFound when it never
+// existed.
+func (d *DB) History(ctx context.Context, collection, id string, c Consistency) ([]Version, error) {
+	if err := validName(collection, id); err != nil {
+		return nil, err
+	}
+	k := tiers.Key{Shard: d.host.ShardOf(collection, id), Collection: collection, ID: id}
+	if err := d.barrier(ctx, k.Shard, c); err != nil {
+		return nil, err
+	}
+	vs, err := d.mat.History(k)
+	if err != nil {
+		return nil, fmt.Errorf("db: history: %w", err)
+	}
+	if len(vs) == 0 {
+		return nil, ErrNotFound
+	}
+	out := make([]Version, len(vs))
+	for i, v := range vs {
+		out[i] = Version{Version: v.Version, Op: v.Op, TS: v.TS, Principal: v.Principal, Position: v.Position, Body: v.Body}
+	}
+	return out, nil
+}
+
+// Collections lists collections with their live document counts.
+func (d *DB) Collections(ctx context.Context, c Consistency) ([]materializer.CollectionCount, error) {
+	for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+		if err := d.barrier(ctx, s, c); err != nil {
+			return nil, err
+		}
+	}
+	return d.mat.Collections()
+}
+
+// Digest returns the SHA-256 state digest of every shard in order, combined: equal on
+// replicas that applied the same events.
+func (d *DB) Digest() (map[uint64]log.Hash, error) {
+	out := map[uint64]log.Hash{}
+	for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+		h, err := d.mat.Digest(s)
+		if err != nil {
+			return nil, err
+		}
+		out[s] = h
+	}
+	return out, nil
+}
+
+func validName(collection, id string) error {
+	if !ValidCollection(collection) {
+		return fmt.Errorf("%w: %q", ErrInvalidCollection, collection)
+	}
+	if !ValidID(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}

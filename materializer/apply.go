@@ -1,0 +1,243 @@
+package materializer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/tiers"
+	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
+)
+
+type cacheUpdate struct {
+	key tiers.Key
+	doc tiers.Doc
+}
+
+// Apply applies committed entries in one pebble batch together with the last entry's raft
+// index, then brings L1 up to date. It reads only the entries and the shard's state.
+func (s *Shard) Apply(entries []log.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	start := time.Now()
+	b := s.m.cfg.Store.NewBatch()
+	defer b.Close()
+	meta := s.meta
+	var ups []cacheUpdate
+	for i := range entries {
+		e := &entries[i]
+		e.Results = make([][]byte, len(e.Cmds))
+		for j, raw := range e.Cmds {
+			cmd, err := DecodeCommand(raw)
+			if err != nil {
+				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
+			}
+			rs, err := s.applyCommand(b, &meta, &cmd, &ups)
+			if err != nil {
+				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
+			}
+			e.Results[j] = EncodeResults(rs)
+		}
+	}
+	if meta.LastTS != 0 {
+		if _, err := b.ExpireIdem(s.shard, meta.LastTS, expirePerBatch); err != nil {
+			return fmt.Errorf("materializer: shard %d: expire: %w", s.shard, err)
+		}
+	}
+	if meta != s.meta {
+		if err := b.SetMeta(s.shard, meta); err != nil {
+			return err
+		}
+	}
+	last := entries[len(entries)-1].Index
+	if err := b.SetApplied(s.shard, last); err != nil {
+		return err
+	}
+	s.fillMu.Lock()
+	err := b.Commit()
+	if err == nil {
+		for _, u := range ups {
+			s.m.cfg.Cache.Set(u.key, u.doc)
+		}
+	}
+	s.fillMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("materializer: shard %d: commit: %w", s.shard, err)
+	}
+	s.m.metrics.events.Add(float64(meta.LastIndex - s.meta.LastIndex))
+	s.m.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	s.meta, s.applied = meta, last
+	return nil
+}
+
+type plan struct {
+	i       int
+	key     tiers.Key
+	prev    tiers.Doc
+	existed bool // a record (live or tombstone) existed
+	live    bool // the document existed and was not deleted
+	next    tiers.Doc
+}
+
+// applyCommand decides every write of c against the current state, then, if all succeed,
+// appends their events and writes their effects into b. On any failure it writes nothing
+// (replayed writes excepted, which never write).
+func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cacheUpdate) ([]WriteResult, error) {
+	rs := make([]WriteResult, len(c.Writes))
+	failed := false
+	var todo []int
+	for i, w := range c.Writes {
+		if w.RequestID == "" {
+			todo = append(todo, i)
+			continue
+		}
+		rec, ok, err := b.Idem(s.shard, w.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || rec.Expiry <= c.TS {
+			todo = append(todo, i)
+			continue
+		}
+		if rec.Collection != w.Collection || rec.ID != w.ID {
+			rs[i] = WriteResult{Status: StatusIdemReused}
+			failed = true
+			continue
+		}
+		stored, err := DecodeResults(rec.Result)
+		if err != nil || len(stored) != 1 {
+			return nil, fmt.Errorf("idempotency record %q: %v", w.RequestID, err)
+		}
+		rs[i] = stored[0]
+		rs[i].Replayed = true
+	}
+
+	overlay := map[tiers.Key]tiers.Doc{}
+	plans := make([]plan, 0, len(todo))
+	for _, i := range todo {
+		w := &c.Writes[i]
+		p := plan{i: i, key: tiers.Key{Shard: s.shard, Collection: w.Collection, ID: w.ID}}
+		cur, ok := overlay[p.key]
+		if !ok {
+			d, err := b.Doc(p.key)
+			switch {
+			case err == nil:
+				cur, ok = d, true
+			case !errors.Is(err, tiers.ErrNotFound):
+				return nil, err
+			}
+		}
+		p.prev, p.existed, p.live = cur, ok, ok && !cur.Deleted
+		liveVersion := uint64(0)
+		if p.live {
+			liveVersion = cur.Version
+		}
+		switch {
+		case w.HasIfMatch && w.IfMatch != liveVersion, w.IfNoneMatch && p.live:
+			rs[i] = WriteResult{Status: StatusPrecondition, Current: liveVersion}
+		case w.Op != log.OpPut && !p.live:
+			rs[i] = WriteResult{Status: StatusNotFound}
+		}
+		if rs[i].Status != 0 {
+			failed = true
+			continue
+		}
+		p.next = tiers.Doc{Version: cur.Version + 1}
+		switch w.Op {
+		case log.OpPut:
+			if !isObject(w.Body) {
+				rs[i] = WriteResult{Status: StatusInvalid}
+				failed = true
+				continue
+			}
+			p.next.Body = w.Body
+		case log.OpPatch:
+			body, err := MergePatch(cur.Body, w.Body)
+			if err != nil {
+				rs[i] = WriteResult{Status: StatusInvalid}
+				failed = true
+				continue
+			}
+			p.next.Body = body
+		case log.OpDelete:
+			p.next.Deleted = true
+		default:
+			rs[i] = WriteResult{Status: StatusInvalid}
+			failed = true
+			continue
+		}
+		overlay[p.key] = p.next
+		plans = append(plans, p)
+	}
+	if failed {
+		for _, p := range plans {
+			rs[p.i] = WriteResult{Status: StatusAborted}
+		}
+		return rs, nil
+	}
+
+	for _, p := range plans {
+		w := &c.Writes[p.i]
+		meta.LastIndex++
+		ts := max(c.TS, meta.LastTS+1)
+		meta.LastTS = ts
+		pos := log.Position{Shard: s.shard, Index: meta.LastIndex}
+		ev := log.Event{
+			Position: pos, TS: ts, Origin: c.Origin, Op: w.Op,
+			Collection: w.Collection, ID: w.ID,
+			Version: p.next.Version, PrevVersion: p.prev.Version,
+			Body: w.Body, Principal: c.Principal, RequestID: w.RequestID, PrevHash: meta.Head,
+		}
+		if w.Op == log.OpDelete {
+			ev.Body = nil
+		}
+		meta.Head = ev.Hash()
+		p.next.TS, p.next.Position = ts, pos
+		if err := b.PutEvent(pos, s.m.cfg.Codec.Encode(&ev)); err != nil {
+			return nil, err
+		}
+		if err := b.PutDoc(p.key, p.next); err != nil {
+			return nil, err
+		}
+		if err := b.PutVersion(p.key, l2.Version{
+			Version: p.next.Version, Op: w.Op, TS: ts, Principal: c.Principal, Position: pos, Body: p.next.Body,
+		}); err != nil {
+			return nil, err
+		}
+		var delta int64
+		status := StatusOK
+		switch {
+		case w.Op == log.OpDelete:
+			delta = -1
+		case !p.live:
+			delta, status = 1, StatusCreated
+		}
+		if delta != 0 {
+			if err := b.AddCount(s.shard, w.Collection, delta); err != nil {
+				return nil, err
+			}
+		}
+		rs[p.i] = WriteResult{Status: status, Version: p.next.Version, TS: ts, Position: pos}
+		if w.RequestID != "" {
+			rec := l2.Idem{
+				Collection: w.Collection, ID: w.ID,
+				Expiry: ts + log.Timestamp(c.IdemTTL<<16),
+				Result: EncodeResults(rs[p.i : p.i+1]),
+			}
+			if err := b.PutIdem(s.shard, w.RequestID, rec); err != nil {
+				return nil, err
+			}
+		}
+		*ups = append(*ups, cacheUpdate{key: p.key, doc: p.next})
+	}
+	return rs, nil
+}
+
+func isObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(b)
+}

@@ -1,0 +1,177 @@
+package materializer
+
+import (
+	"fmt"
+
+	"github.com/aerolithsdb/aerolith/internal/wire"
+	"github.com/aerolithsdb/aerolith/log"
+)
+
+// Write is one document write inside a Command.
+type Write struct {
+	Op          log.Op
+	Collection  string
+	ID          string
+	Body        []byte // document (put) or merge patch (patch)
+	IfMatch     uint64 // with HasIfMatch: the live version must equal it (0: must not exist)
+	HasIfMatch  bool
+	IfNoneMatch bool   // the document must not exist (create only)
+	RequestID   string // idempotency key; a write with a known key is answered, not applied
+}
+
+// Command is what the gateway proposes: writes to one shard, applied all or none, with the
+// metadata fixed at proposal time so that apply stays deterministic.
+type Command struct {
+	TS        log.Timestamp // hybrid logical clock reading at proposal
+	Origin    string        // datacenter
+	Principal string
+	IdemTTL   uint64 // how long request ids are remembered, in milliseconds
+	Writes    []Write
+}
+
+// Status is the outcome of one write.
+type Status uint8
+
+// The statuses. Values are part of the result encoding.
+const (
+	StatusOK           Status = 1 // applied; the document existed
+	StatusCreated      Status = 2 // applied; the document did not exist (or was deleted)
+	StatusNotFound     Status = 3 // patch or delete of a missing document
+	StatusPrecondition Status = 4 // If-Match / If-None-Match not met; Current is the live version
+	StatusIdemReused   Status = 5 // the request id was used for another document
+	StatusAborted      Status = 6 // another write of the same command failed
+	StatusInvalid      Status = 7 // the body or patch does not make a JSON object
+)
+
+// Applied reports whether the write took effect.
+func (s Status) Applied() bool { return s == StatusOK || s == StatusCreated }
+
+// WriteResult is the outcome of one write.
+type WriteResult struct {
+	Status   Status
+	Version  uint64 // the document's version after the write
+	Current  uint64 // with StatusPrecondition: the live version (0 when absent)
+	TS       log.Timestamp
+	Position log.Position
+	Replayed bool // answered from the idempotency record, not applied again
+}
+
+const commandVersion byte = 1
+
+// EncodeCommand encodes c.
+func EncodeCommand(c *Command) []byte {
+	n := 32 + len(c.Origin) + len(c.Principal)
+	for _, w := range c.Writes {
+		n += 16 + len(w.Collection) + len(w.ID) + len(w.Body) + len(w.RequestID)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, commandVersion)
+	b = wire.AppendUvarint(b, uint64(c.TS))
+	b = wire.AppendString(b, c.Origin)
+	b = wire.AppendString(b, c.Principal)
+	b = wire.AppendUvarint(b, c.IdemTTL)
+	b = wire.AppendUvarint(b, uint64(len(c.Writes)))
+	for _, w := range c.Writes {
+		b = append(b, byte(w.Op))
+		b = wire.AppendString(b, w.Collection)
+		b = wire.AppendString(b, w.ID)
+		b = wire.AppendBytes(b, w.Body)
+		var flags byte
+		if w.HasIfMatch {
+			flags |= 1
+		}
+		if w.IfNoneMatch {
+			flags |= 2
+		}
+		b = append(b, flags)
+		b = wire.AppendUvarint(b, w.IfMatch)
+		b = wire.AppendString(b, w.RequestID)
+	}
+	return b
+}
+
+// DecodeCommand decodes a command.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	r := wire.NewReader(b)
+	if v := r.Byte(); r.Err() == nil && v != commandVersion {
+		return c, fmt.Errorf("%w: command version %d", ErrCorruptCommand, v)
+	}
+	c.TS = log.Timestamp(r.Uvarint())
+	c.Origin = r.String()
+	c.Principal = r.String()
+	c.IdemTTL = r.Uvarint()
+	n := r.Uvarint()
+	if n > uint64(len(b)) {
+		return c, fmt.Errorf("%w: %d writes", ErrCorruptCommand, n)
+	}
+	c.Writes = make([]Write, 0, n)
+	for i := uint64(0); i < n && r.Err() == nil; i++ {
+		w := Write{Op: log.Op(r.Byte()), Collection: r.String(), ID: r.String()}
+		w.Body = append([]byte(nil), r.Bytes()...)
+		flags := r.Byte()
+		w.HasIfMatch, w.IfNoneMatch = flags&1 != 0, flags&2 != 0
+		w.IfMatch = r.Uvarint()
+		w.RequestID = r.String()
+		c.Writes = append(c.Writes, w)
+	}
+	if err := r.Err(); err != nil {
+		return Command{}, fmt.Errorf("%w: %v", ErrCorruptCommand, err)
+	}
+	if r.Len() != 0 {
+		return Command{}, fmt.Errorf("%w: trailing bytes", ErrCorruptCommand)
+	}
+	return c, nil
+}
+
+func appendWriteResult(b []byte, w WriteResult) []byte {
+	b = append(b, byte(w.Status))
+	b = wire.AppendUvarint(b, w.Version)
+	b = wire.AppendUvarint(b, w.Current)
+	b = wire.AppendUvarint(b, uint64(w.TS))
+	b = wire.AppendUvarint(b, w.Position.Shard)
+	return wire.AppendUvarint(b, w.Position.Index)
+}
+
+func readWriteResult(r *wire.Reader) WriteResult {
+	return WriteResult{
+		Status:   Status(r.Byte()),
+		Version:  r.Uvarint(),
+		Current:  r.Uvarint(),
+		TS:       log.Timestamp(r.Uvarint()),
+		Position: log.Position{Shard: r.Uvarint(), Index: r.Uvarint()},
+	}
+}
+
+// EncodeResults encodes the results of one command.
+func EncodeResults(rs []WriteResult) []byte {
+	b := wire.AppendUvarint(make([]byte, 0, 1+len(rs)*24), uint64(len(rs)))
+	for _, w := range rs {
+		b = appendWriteResult(b, w)
+		if w.Replayed {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+// DecodeResults decodes what EncodeResults wrote.
+func DecodeResults(b []byte) ([]WriteResult, error) {
+	r := wire.NewReader(b)
+	n := r.Uvarint()
+	if n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: %d results", ErrCorruptCommand, n)
+	}
+	out := make([]WriteResult, 0, n)
+	for i := uint64(0); i < n && r.Err() == nil; i++ {
+		w := readWriteResult(r)
+		w.Replayed = r.Byte() == 1
+		out = append(out, w)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("%w: results: %v", ErrCorruptCommand, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,12 @@
+package materializer
+
+import "errors"
+
+var (
+	// ErrCorruptCommand is returned when a proposed command or its result cannot be decoded.
+	ErrCorruptCommand = errors.New("materializer: corrupt command")
+	// ErrNotObject is returned when a document or the result of a patch is not a JSON object.
+	ErrNotObject = errors.New("materializer: not a JSON object")
+	// ErrUnknownShard is returned for a shard this node does not materialize.
+	ErrUnknownShard = errors.New("materializer: unknown shard")
+)

@@ -1,0 +1,212 @@
+package materializer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/tiers"
+	"github.com/aerolithsdb/aerolith/tiers/memory"
+	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// expirePerBatch bounds how many expired idempotency records one applied batch deletes.
+const expirePerBatch = 256
+
+// Config configures a Materializer.
+type Config struct {
+	Store      *l2.DB        // required: the node's L2 store
+	Cache      *memory.Cache // required: the node's L1 cache
+	Codec      *log.Codec    // required
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("materializer: store is required"))
+	}
+	if c.Cache == nil {
+		errs = append(errs, errors.New("materializer: cache is required"))
+	}
+	if c.Codec == nil {
+		errs = append(errs, errors.New("materializer: codec is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Materializer owns the state machines of this node's shards and the read path through the
+// tiers (L1, then L2).
+type Materializer struct {
+	cfg     Config
+	metrics *metrics
+	mu      sync.Mutex
+	shards  map[uint64]*Shard
+}
+
+// New returns a Materializer.
+func New(cfg Config) (*Materializer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Materializer{cfg: cfg, metrics: newMetrics(cfg.Registerer), shards: map[uint64]*Shard{}}, nil
+}
+
+// StateMachine returns the state machine of shard, for the log to drive.
+func (m *Materializer) StateMachine(shard uint64) log.StateMachine {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.shards[shard]
+	if !ok {
+		s = &Shard{m: m, shard: shard}
+		m.shards[shard] = s
+	}
+	return s
+}
+
+func (m *Materializer) shard(n uint64) (*Shard, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.shards[n]
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownShard, n)
+	}
+	return s, nil
+}
+
+// Get returns a document's current record (a tombstone when deleted) or
+// tiers.ErrNotFound. It reads L1, then L2, filling L1 on a miss.
+func (m *Materializer) Get(k tiers.Key) (tiers.Doc, error) {
+	start := time.Now()
+	if d, err := m.cfg.Cache.Get(k); err == nil {
+		m.metrics.observeRead("memory", "hit", start)
+		return d, nil
+	}
+	s, err := m.shard(k.Shard)
+	if err != nil {
+		return tiers.Doc{}, err
+	}
+	// Hold off apply between reading L2 and filling L1, so a record read before a commit
+	// cannot be cached after it.
+	s.fillMu.RLock()
+	defer s.fillMu.RUnlock()
+	d, err := m.cfg.Store.Get(k)
+	if errors.Is(err, tiers.ErrNotFound) {
+		m.metrics.observeRead("pebble", "miss", start)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	m.metrics.observeRead("pebble", "hit", start)
+	m.cfg.Cache.Fill(k, d)
+	return d, nil
+}
+
+// History returns every version of a document, oldest first.
+func (m *Materializer) History(k tiers.Key) ([]l2.Version, error) {
+	return m.cfg.Store.History(k)
+}
+
+// CollectionCount is a collection's live document count.
+type CollectionCount struct {
+	Name  string
+	Count int64
+}
+
+// Collections sums live document counts over this node's shards, sorted by name.
+func (m *Materializer) Collections() ([]CollectionCount, error) {
+	m.mu.Lock()
+	shards := make([]uint64, 0, len(m.shards))
+	for n := range m.shards {
+		shards = append(shards, n)
+	}
+	m.mu.Unlock()
+	total := map[string]int64{}
+	for _, n := range shards {
+		c, err := m.cfg.Store.Counts(n)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range c {
+			total[k] += v
+		}
+	}
+	out := make([]CollectionCount, 0, len(total))
+	for k, v := range total {
+		out = append(out, CollectionCount{Name: k, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Digest returns the state digest of one shard (see tiers/pebble.DB.Digest).
+func (m *Materializer) Digest(shard uint64) (log.Hash, error) { return m.cfg.Store.Digest(shard) }
+
+// Shard is one shard's state machine. The log calls its methods one at a time, except
+// SaveSnapshot, which may run alongside Apply.
+type Shard struct {
+	m     *Materializer
+	shard uint64
+	// fillMu orders L1 updates: Apply holds it exclusively from commit to cache update,
+	// readers filling L1 from L2 hold it shared.
+	fillMu  sync.RWMutex
+	meta    l2.Meta
+	applied uint64
+}
+
+var _ log.StateMachine = (*Shard)(nil)
+
+// Open loads the shard's meta and returns the raft index its state reflects.
+func (s *Shard) Open() (uint64, error) {
+	applied, err := s.m.cfg.Store.Applied(s.shard)
+	if err != nil {
+		return 0, fmt.Errorf("materializer: shard %d: applied index: %w", s.shard, err)
+	}
+	meta, err := s.m.cfg.Store.Meta(s.shard)
+	if err != nil {
+		return 0, fmt.Errorf("materializer: shard %d: meta: %w", s.shard, err)
+	}
+	s.applied, s.meta = applied, meta
+	s.m.cfg.Logger.Info("shard opened", "shard", s.shard, "applied", applied, "events", meta.LastIndex)
+	return applied, nil
+}
+
+// Sync makes everything applied durable.
+func (s *Shard) Sync() error { return s.m.cfg.Store.Sync() }
+
+// Close has nothing to release: the store belongs to the node.
+func (s *Shard) Close() error { return nil }
+
+// PrepareSnapshot captures the shard's state.
+func (s *Shard) PrepareSnapshot() (any, error) { return s.m.cfg.Store.Snapshot(s.shard), nil }
+
+// SaveSnapshot streams the captured state.
+func (s *Shard) SaveSnapshot(c any, w io.Writer, done <-chan struct{}) error {
+	snap := c.(*l2.Snapshot)
+	defer snap.Close()
+	return snap.WriteTo(w, done)
+}
+
+// RecoverFromSnapshot replaces the shard's state and drops its L1 records.
+func (s *Shard) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
+	s.fillMu.Lock()
+	defer s.fillMu.Unlock()
+	if err := s.m.cfg.Store.Restore(s.shard, r, done); err != nil {
+		return fmt.Errorf("materializer: shard %d: restore: %w", s.shard, err)
+	}
+	s.m.cfg.Cache.Invalidate(s.shard)
+	_, err := s.Open()
+	return err
+}
