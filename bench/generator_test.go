@@ -97,31 +97,23 @@ func TestScrambledZipfianShape(t *testing.T) {
 	s := newScrambledZipfian(items)
 	c := counts(t, items, n, func() int64 { return s.Next(r, items) })
 
-	// Expected distribution: the zipfian over YCSB's 1e10 ranks folded onto the key space by
-	// the hash. Ranks below 2e5 are folded exactly; the rest (hashes spread them evenly)
-	// are shared equally.
-	const exact = 200000
-	exp := make([]float64, items)
-	folded := 0.0
-	for rank := int64(0); rank < exact; rank++ {
-		p := 1 / math.Pow(float64(rank+1), zipfianConstant) / scrambledZetan
-		exp[fnvHash64(rank)%items] += p
-		folded += p
+	// YCSB draws a zipfian rank over 1e10 items and hashes it onto the key space. Ranks 0
+	// and 1 are exact in Gray's algorithm (P = 1/ζ and 0.5^θ/ζ); the rest of the mass is
+	// spread by the hash (with n this large the approximation skips ranks ~2–20, as YCSB's
+	// does), so every other key gets about (1-p0-p1)/items.
+	p0 := 1 / scrambledZetan
+	p1 := math.Pow(0.5, zipfianConstant) / scrambledZetan
+	bg := (1 - p0 - p1) / items
+	k0, k1 := fnvHash64(0)%items, fnvHash64(1)%items
+	within(t, "P(key of rank 0)", float64(c[k0])/n, p0+bg, 0.05)
+	within(t, "P(key of rank 1)", float64(c[k1])/n, p1+bg, 0.05)
+	if k0 == 0 || argmax(c) != int(k0) {
+		t.Fatalf("hottest key %d, want %d (the hash of rank 0, not key 0)", argmax(c), k0)
 	}
-	for i := range exp {
-		exp[i] += (1 - folded) / items
-	}
-	order := make([]int, items)
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return exp[order[a]] > exp[order[b]] })
-	for _, k := range order[:5] {
-		within(t, "P(hot key)", float64(c[k])/n, exp[k], 0.05)
-	}
-	// The hottest key is not key 0: popularity is scrambled over the key space.
-	if order[0] == 0 {
-		t.Fatalf("hottest key is 0; scrambling did nothing")
+	for k, v := range c {
+		if int64(k) != k0 && int64(k) != k1 && float64(v)/n > p1 {
+			t.Fatalf("key %d drawn %.4f, more than rank 1 (%.4f)", k, float64(v)/n, p1)
+		}
 	}
 	// Skewed: the 10% most popular keys get well over 10% of the draws.
 	sorted := append([]int(nil), c...)
@@ -130,7 +122,7 @@ func TestScrambledZipfianShape(t *testing.T) {
 	for _, v := range sorted[:items/10] {
 		top += v
 	}
-	if share := float64(top) / n; share < 0.3 {
+	if share := float64(top) / n; share < 0.25 {
 		t.Fatalf("top 10%% of keys get %.2f of draws; not skewed", share)
 	}
 }

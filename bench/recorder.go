@@ -75,9 +75,9 @@ func (s *recShard) observe(op string, lat time.Duration, items int, code string)
 		o = newOpInterval()
 		s.ops[op] = o
 	}
+	o.items += int64(items)
 	if code == "" {
 		recordDur(o.hist, lat)
-		o.items += int64(items)
 	} else {
 		o.errs[code]++
 	}

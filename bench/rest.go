@@ -43,7 +43,7 @@ func newRESTClient(addr string, hc *http.Client, consistency string) *restClient
 		base = "http://" + base
 	}
 	c := &restClient{base: base, hc: hc}
-	if consistency != "" {
+	if consistency == "local" {
 		c.readQuery = "?consistency=" + url.QueryEscape(consistency)
 	}
 	return c

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -13,13 +14,13 @@ const SchemaVersion = 1
 // Results is everything one run measured, with the shape it was measured in. It is written
 // as results.json and is the input of the report and of compare.
 type Results struct {
-	Schema     int          `json:"schema"`
-	Tool       string       `json:"tool"`
-	Suite      SuiteInfo    `json:"suite"`
-	Shape      Shape        `json:"shape"`
-	Params     Params       `json:"params"`
-	StartedAt  time.Time    `json:"started_at"`
-	FinishedAt time.Time    `json:"finished_at"`
+	Schema     int       `json:"schema"`
+	Tool       string    `json:"tool"`
+	Suite      SuiteInfo `json:"suite"`
+	Shape      Shape     `json:"shape"`
+	Params     Params    `json:"params"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 	// Interrupted is set when the run was stopped from outside before its end.
 	Interrupted bool        `json:"interrupted,omitempty"`
 	Load        *PhaseStats `json:"load,omitempty"`
@@ -137,6 +138,8 @@ type VerifyStats struct {
 	CheckedPostRun int64            `json:"checked_post_run"`
 	Mismatches     int64            `json:"mismatches"`
 	ByKind         map[string]int64 `json:"by_kind,omitempty"`
+	// PostRun are the post-run reads as an operation (errors other than mismatches too).
+	PostRun *OpStats `json:"post_run,omitempty"`
 	// Note says what a check covers.
 	Note string `json:"note"`
 }
@@ -175,6 +178,28 @@ func (r *Results) Op(name string) *OpStats {
 		if r.Run.ByOp[i].Op == name {
 			return &r.Run.ByOp[i]
 		}
+	}
+	return nil
+}
+
+// WriteDir writes results.json and report.html into dir, creating it.
+func (r *Results) WriteDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: out dir: %w", err)
+	}
+	if err := r.WriteJSON(filepath.Join(dir, "results.json")); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "report.html"))
+	if err != nil {
+		return fmt.Errorf("bench: report: %w", err)
+	}
+	if err := r.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("bench: report: %w", err)
 	}
 	return nil
 }
