@@ -2,6 +2,7 @@ package db
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -68,7 +69,11 @@ func NewID(now time.Time) string {
 	if _, err := rand.Read(b[6:]); err != nil {
 		panic(fmt.Sprintf("db: random: %v", err)) // crypto/rand does not fail on Linux
 	}
-	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	return base32(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]))
+}
+
+// base32 renders 128 bits as 26 Crockford base32 characters.
+func base32(hi, lo uint64) string {
 	var out [26]byte
 	for i := 25; i >= 0; i-- {
 		out[i] = crockford[lo&31]
@@ -76,4 +81,11 @@ func NewID(now time.Time) string {
 		hi >>= 5
 	}
 	return string(out[:])
+}
+
+// IDFromKey returns the id a create with idempotency key k generates: derived from the
+// key, so a retried create names the same document.
+func IDFromKey(principal, k string) string {
+	sum := sha256.Sum256([]byte(principal + "/" + k))
+	return base32(binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16]))
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/gateway"
+	"github.com/aerolithsdb/aerolith/node"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func newServerCmd() *cobra.Command {
+	var (
+		cfg       node.Config
+		logLevel  string
+		logFormat string
+		noGroup   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a node (with no flags: a single node, data in ./data, HTTP on 127.0.0.1:7070)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return usageError(err)
+			}
+			logger, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return usageError(err)
+			}
+			cfg.Logger = logger
+			cfg.DisableGroupCommit = noGroup
+			if err := cfg.Validate(); err != nil {
+				return usageError(fmt.Errorf("invalid configuration:\n%w", err))
+			}
+			return runServer(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "directory for the raft log and the store")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", node.DefaultHTTPAddr, "REST listen address")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", node.DefaultRaftAddr, "raft listen and advertise address")
+	f.Uint64Var(&cfg.NodeID, "node-id", 1, "this node's id (> 0)")
+	f.IntVar(&cfg.Shards, "shards", 4, "raft groups (shards) per node; fixed when the data dir is created")
+	f.StringVar(&cfg.DC, "dc", "dc1", "datacenter name")
+	f.IntVar(&cfg.Limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultLimits().MaxBodyBytes, "largest accepted request body")
+	f.IntVar(&cfg.Limits.MaxJSONDepth, "max-json-depth", gateway.DefaultLimits().MaxJSONDepth, "deepest accepted JSON nesting")
+	f.Int64Var(&cfg.CacheBytes, "cache-bytes", 64<<20, "L1 document cache size in bytes")
+	f.BoolVar(&noGroup, "no-group-commit", false, "propose every write on its own (for measuring group commit)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// applyEnv sets every flag not given on the command line from AEROLITH_<FLAG> (dashes as
+// underscores), e.g. AEROLITH_DATA_DIR.
+func applyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "AEROLITH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
+}
+
+func runServer(cfg node.Config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	n, err := node.Start(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("aerolith: serving http://%s (raft %s, data %s, %d shards, node %d, dc %s)\n",
+		n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir, cfg.Shards, cfg.NodeID, cfg.DC)
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down", "reason", "signal")
+	case err := <-n.Done():
+		cfg.Logger.Error("http server stopped", "err", err)
+	}
+	return n.Close()
+}

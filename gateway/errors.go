@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/aerolithsdb/aerolith/db"
+)
+
+// Codes that do not come from a domain error.
+const (
+	CodeInvalidJSON      = "invalid_json"
+	CodeJSONTooDeep      = "json_too_deep"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal"
+)
+
+// ErrorInfo is what a client sees of an error.
+type ErrorInfo struct {
+	HTTP    int
+	Code    string
+	Message string
+	// CurrentVersion is set for precondition failures (0 when the document is absent).
+	CurrentVersion *uint64
+}
+
+var table = []struct {
+	err  error
+	http int
+	code string
+}{
+	{db.ErrNotFound, http.StatusNotFound, "not_found"},
+	{db.ErrInvalidCollection, http.StatusBadRequest, "invalid_collection"},
+	{db.ErrInvalidID, http.StatusBadRequest, "invalid_id"},
+	{db.ErrInvalidDocument, http.StatusBadRequest, "invalid_document"},
+	{db.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
+	{db.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
+	{db.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	{db.ErrAborted, http.StatusConflict, "batch_aborted"},
+	{db.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{db.ErrIndeterminate, http.StatusGatewayTimeout, "indeterminate"},
+}
+
+var messages = map[string]string{
+	"indeterminate": "the write's outcome is unknown: it may or may not have been applied; retry with the same Idempotency-Key",
+	"unavailable":   "the node cannot serve this now; retry",
+}
+
+// Lookup maps err to what the client sees. Errors not in the table are internal: the
+// caller logs them and the client sees only CodeInternal.
+func Lookup(err error) ErrorInfo {
+	for _, e := range table {
+		if errors.Is(err, e.err) {
+			info := ErrorInfo{HTTP: e.http, Code: e.code, Message: err.Error()}
+			if m, ok := messages[e.code]; ok {
+				info.Message = m
+			}
+			var pe *db.PreconditionError
+			if errors.As(err, &pe) {
+				v := pe.Current
+				info.CurrentVersion = &v
+			}
+			return info
+		}
+	}
+	return ErrorInfo{HTTP: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+}

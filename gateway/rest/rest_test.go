@@ -1,0 +1,219 @@
+package rest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/gateway"
+	"github.com/aerolithsdb/aerolith/node"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (c client) do(method, path, body string, headers ...string) response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (r response) code() string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func startNode(t *testing.T) client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, node.Config{
+		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: 2,
+		Limits: gateway.Limits{MaxBodyBytes: 4096, MaxJSONDepth: 8},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return client{t: t, base: "http://" + n.HTTPAddr()}
+}
+
+func TestDocumentsOverHTTP(t *testing.T) {
+	c := startNode(t)
+	doc := "/v1/collections/orders/docs/a.b:c@d-1"
+
+	r := c.do("PUT", doc, `{"total": 5, "status": "open"}`)
+	if r.status != 201 || r.body["version"] != 1.0 || r.header.Get("ETag") != `"1"` {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PUT", doc, `{"total": 6}`); r.status != 200 || r.body["version"] != 2.0 {
+		t.Fatalf("replace: %d %s", r.status, r.raw)
+	}
+	r = c.do("GET", doc, "")
+	if r.status != 200 || r.header.Get("ETag") != `"2"` || r.body["doc"].(map[string]any)["total"] != 6.0 {
+		t.Fatalf("get: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PATCH", doc, `{"status":"paid"}`, "If-Match", `"1"`); r.status != 412 || r.code() != "precondition_failed" ||
+		r.body["error"].(map[string]any)["current_version"] != 2.0 {
+		t.Fatalf("stale patch: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PATCH", doc, `{"status":"paid"}`, "If-Match", `"2"`); r.status != 200 || r.body["version"] != 3.0 {
+		t.Fatalf("patch: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PUT", doc, `{}`, "If-None-Match", "*"); r.status != 412 {
+		t.Fatalf("create-only on existing: %d %s", r.status, r.raw)
+	}
+	if r = c.do("GET", doc+"?consistency=local", ""); r.status != 200 || r.body["doc"].(map[string]any)["status"] != "paid" {
+		t.Fatalf("local get: %d %s", r.status, r.raw)
+	}
+	if r = c.do("DELETE", doc, ""); r.status != 200 || r.body["version"] != 4.0 {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if r = c.do("GET", doc, ""); r.status != 404 || r.code() != "not_found" {
+		t.Fatalf("get deleted: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PATCH", doc, `{}`); r.status != 404 {
+		t.Fatalf("patch deleted: %d %s", r.status, r.raw)
+	}
+	r = c.do("GET", doc+"/history", "")
+	vs, _ := r.body["versions"].([]any)
+	if r.status != 200 || len(vs) != 4 {
+		t.Fatalf("history: %d %s", r.status, r.raw)
+	}
+	wantOps := []string{"put", "put", "patch", "delete"}
+	for i, v := range vs {
+		m := v.(map[string]any)
+		if m["op"] != wantOps[i] || m["version"] != float64(i+1) || m["principal"] != "anonymous" {
+			t.Fatalf("history[%d] = %v", i, m)
+		}
+	}
+
+	// Idempotency: the same key gives the same answer and no second event.
+	k := []string{"Idempotency-Key", "order-77"}
+	first := c.do("POST", "/v1/collections/orders/docs", `{"n":1}`, k...)
+	again := c.do("POST", "/v1/collections/orders/docs", `{"n":1}`, k...)
+	if first.status != 201 || again.raw != first.raw {
+		t.Fatalf("idempotent create: %s vs %s", first.raw, again.raw)
+	}
+	id := first.body["id"].(string)
+	if r = c.do("GET", "/v1/collections/orders/docs/"+id+"/history", ""); len(r.body["versions"].([]any)) != 1 {
+		t.Fatalf("retry appended an event: %s", r.raw)
+	}
+	if r = c.do("POST", "/v1/collections/orders/docs", `{"n":2}`); r.status != 201 || len(r.body["id"].(string)) != 26 {
+		t.Fatalf("generated id: %d %s", r.status, r.raw)
+	}
+
+	r = c.do("POST", "/v1/batch", `{"writes":[
+		{"op":"put","collection":"orders","id":"b1","doc":{"x":1}},
+		{"op":"patch","collection":"orders","id":"b2","patch":{"x":2}},
+		{"op":"delete","collection":"people","id":"nobody"}]}`)
+	res, _ := r.body["results"].([]any)
+	if r.status != 200 || len(res) != 3 {
+		t.Fatalf("batch: %d %s", r.status, r.raw)
+	}
+	if res[1].(map[string]any)["status"] != 404.0 {
+		t.Fatalf("batch patch of missing doc: %v", res[1])
+	}
+
+	r = c.do("GET", "/v1/collections", "")
+	if r.status != 200 || !strings.Contains(r.raw, `"name":"orders"`) {
+		t.Fatalf("collections: %d %s", r.status, r.raw)
+	}
+}
+
+func TestBadInputWritesNothing(t *testing.T) {
+	c := startNode(t)
+	deep := strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"malformed", "PUT", "/v1/collections/c/docs/x", `{"a":`, 400, "invalid_json"},
+		{"not an object", "PUT", "/v1/collections/c/docs/x", `[1,2]`, 400, "invalid_document"},
+		{"too deep", "PUT", "/v1/collections/c/docs/x", deep, 400, "json_too_deep"},
+		{"too large", "PUT", "/v1/collections/c/docs/x", `{"a":"` + strings.Repeat("x", 5000) + `"}`, 413, "body_too_large"},
+		{"bad collection", "PUT", "/v1/collections/-c/docs/x", `{}`, 400, "invalid_collection"},
+		{"bad id", "PUT", "/v1/collections/c/docs/x%20y", `{}`, 400, "invalid_id"},
+		{"long id", "PUT", "/v1/collections/c/docs/" + strings.Repeat("i", 257), `{}`, 400, "invalid_id"},
+		{"bad if-match", "PUT", "/v1/collections/c/docs/x", `{}`, 400, "invalid_argument"},
+		{"bad consistency", "GET", "/v1/collections/c/docs/x?consistency=eventual", "", 400, "invalid_argument"},
+		{"unknown route", "GET", "/v2/nothing", "", 404, "not_found"},
+		{"batch bad op", "POST", "/v1/batch", `{"writes":[{"op":"upsert","collection":"c","id":"x"}]}`, 400, "invalid_argument"},
+		{"batch empty", "POST", "/v1/batch", `{"writes":[]}`, 400, "invalid_argument"},
+	}
+	for _, tc := range cases {
+		var hdr []string
+		if tc.name == "bad if-match" {
+			hdr = []string{"If-Match", "abc"}
+		}
+		r := c.do(tc.method, tc.path, tc.body, hdr...)
+		if r.status != tc.status || r.code() != tc.code {
+			t.Errorf("%s: got %d %s, want %d %s", tc.name, r.status, r.raw, tc.status, tc.code)
+		}
+		if m, _ := r.body["error"].(map[string]any); m == nil || m["message"] == "" {
+			t.Errorf("%s: error without message: %s", tc.name, r.raw)
+		}
+	}
+	if r := c.do("GET", "/v1/collections", ""); strings.Contains(r.raw, `"name":"c"`) {
+		t.Fatalf("a rejected request wrote: %s", r.raw)
+	}
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	c := startNode(t)
+	if r := c.do("GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	if r := c.do("GET", "/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz: %d %s", r.status, r.raw)
+	}
+	c.do("PUT", "/v1/collections/m/docs/1", `{"a":1}`)
+	c.do("GET", "/v1/collections/m/docs/1", "")
+	r := c.do("GET", "/metrics", "")
+	for _, name := range []string{"aerolith_http_requests_total", "aerolith_log_proposals_total",
+		"aerolith_materializer_events_applied_total", "aerolith_tier_hits_total", "aerolith_log_read_barrier_seconds"} {
+		if !strings.Contains(r.raw, name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+}

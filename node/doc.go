@@ -1,0 +1,7 @@
+// Package node runs one aerolith node in-process: the database (log, materializer, tiers)
+// and the gateways in front of it, with one Prometheus registry. cmd/aerolith's server
+// command, bench's embedded mode and end-to-end tests all start nodes through it.
+//
+// Start returns once the node is ready and listening; Close shuts the gateways down
+// gracefully (stop accepting, finish in-flight requests) and then closes the database.
+package node

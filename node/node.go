@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/gateway"
+	"github.com/aerolithsdb/aerolith/gateway/rest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Defaults of a single node with embedded everything.
+const (
+	DefaultDataDir  = "./data"
+	DefaultHTTPAddr = "127.0.0.1:7070"
+	DefaultRaftAddr = "127.0.0.1:7071"
+)
+
+// Config configures a node. Zero values mean defaults.
+type Config struct {
+	DataDir  string
+	HTTPAddr string // "host:0" picks a free port; HTTPAddr() tells which
+	RaftAddr string
+	NodeID   uint64 // default 1
+	Shards   int    // default 4
+	DC       string // default "dc1"
+
+	Limits             gateway.Limits
+	CacheBytes         int64
+	DisableGroupCommit bool
+	ShutdownTimeout    time.Duration // default 15s
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = DefaultRaftAddr
+	}
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c Config) dbConfig() db.Config {
+	return db.Config{
+		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, Shards: c.Shards, DC: c.DC,
+		CacheBytes: c.CacheBytes, DisableGroupCommit: c.DisableGroupCommit, Logger: c.Logger,
+	}
+}
+
+// Validate reports every problem with c (after defaults), creating nothing.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if err := c.dbConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, addr := range map[string]string{"http address": c.HTTPAddr, "raft address": c.RaftAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %v", name, addr, err))
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown timeout must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Node is a running node.
+type Node struct {
+	cfg      Config
+	db       *db.DB
+	rest     *rest.Server
+	ln       net.Listener
+	serveErr chan error
+	once     sync.Once
+	closeErr error
+}
+
+// Start opens the database, waits until it is ready and starts serving HTTP.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	cfg.setDefaults()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dcfg := cfg.dbConfig()
+	dcfg.Registerer = reg
+	// Bind HTTP first, so a taken port fails before any data is opened.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: http listen: %w", err)
+	}
+	d, err := db.Open(ctx, dcfg)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg})
+	if err != nil {
+		ln.Close()
+		d.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, db: d, rest: rs, ln: ln, serveErr: make(chan error, 1)}
+	go func() { n.serveErr <- rs.Serve(ln) }()
+	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
+		"node_id", cfg.NodeID, "shards", d.Shards(), "dc", cfg.DC)
+	return n, nil
+}
+
+// HTTPAddr returns the address the REST gateway listens on.
+func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
+
+// DB returns the node's database.
+func (n *Node) DB() *db.DB { return n.db }
+
+// Done yields the HTTP server's error if it stops serving on its own.
+func (n *Node) Done() <-chan error { return n.serveErr }
+
+// Close stops accepting requests, waits for in-flight ones (up to ShutdownTimeout) and
+// closes the database. Idempotent.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+		defer cancel()
+		errHTTP := n.rest.Shutdown(ctx)
+		n.closeErr = errors.Join(errHTTP, n.db.Close())
+		n.cfg.Logger.Info("node stopped", "err", n.closeErr)
+	})
+	return n.closeErr
+}
