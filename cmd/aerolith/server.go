@@ -38,7 +38,15 @@ func newServerCmd() *cobra.Command {
 			}
 			cfg.Logger = logger
 			cfg.DisableGroupCommit = noGroup
-			if err := cfg.Validate(); err != nil {
+			// Zero means "default" inside node.Config; on the command line it is a mistake.
+			var errs []error
+			if cfg.NodeID == 0 {
+				errs = append(errs, errors.New("--node-id must be > 0"))
+			}
+			if cfg.Shards <= 0 {
+				errs = append(errs, errors.New("--shards must be > 0"))
+			}
+			if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
 				return usageError(fmt.Errorf("invalid configuration:\n%w", err))
 			}
 			return runServer(cfg)
