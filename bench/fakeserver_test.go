@@ -26,8 +26,8 @@ type fakeServer struct {
 
 	// Faults, set before the run.
 	corrupt func(id string, doc map[string]string) // alters a GET answer
-	stale   bool                                    // GET answers the previous version
-	delay   time.Duration                           // added to every document request
+	stale   bool                                   // GET answers the previous version
+	delay   time.Duration                          // added to every document request
 }
 
 type fakeDoc struct {

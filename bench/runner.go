@@ -147,14 +147,16 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 
 	rec := newRecorder(r.shards())
 	workers := make([]Worker, r.p.Clients)
+	envs := make([]*WorkerEnv, r.p.Clients)
 	for i := range workers {
-		workers[i] = r.wl.NewWorker(r.env(i, uint64(i)+1, rec))
+		envs[i] = r.env(i, uint64(i)+1, rec)
+		workers[i] = r.wl.NewWorker(envs[i])
 	}
 	info = r.wl.Info() // after NewWorker: emulations depend on the clients
 	res.Suite = SuiteInfo{Name: r.suite.Name, Summary: r.suite.Summary, Mix: info.Mix, Distribution: info.Distribution, Emulations: info.Emulations, Notes: info.Notes}
 
 	if ctx.Err() == nil {
-		res.Run = r.measure(ctx, workers, rec, info)
+		res.Run = r.measure(ctx, workers, envs, rec, info)
 	} else {
 		res.Run.StoppedBy = "interrupted"
 	}
@@ -243,7 +245,7 @@ const (
 // measure runs the workers through the warmup and the measured phase. Goroutines: one per
 // worker, plus this one as the collector (it drains the recorder once a second and decides
 // when to stop), plus the progress line. All are gone when measure returns.
-func (r *runner) measure(ctx context.Context, workers []Worker, rec *recorder, info WorkloadInfo) PhaseStats {
+func (r *runner) measure(ctx context.Context, workers []Worker, envs []*WorkerEnv, rec *recorder, info WorkloadInfo) PhaseStats {
 	p := r.p
 	open := p.Rate > 0
 	var (
@@ -272,7 +274,7 @@ func (r *runner) measure(ctx context.Context, workers []Worker, rec *recorder, i
 
 	var wg sync.WaitGroup
 	for i, w := range workers {
-		shard := rec.shard(i)
+		shard, env := rec.shard(i), envs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -302,21 +304,31 @@ func (r *runner) measure(ctx context.Context, workers []Worker, rec *recorder, i
 					}
 					start = planned
 				}
-				if phase.Load() == phaseMeasure {
+				// A step belongs to the phase it starts in: steps begun in the warmup
+				// record nothing, even when they end after it.
+				switch phase.Load() {
+				case phaseMeasure:
 					if p.Ops > 0 && claimed.Add(1) > p.Ops {
 						opsHit.Store(true)
 						stop()
 						return
 					}
 					started.Add(1)
-				} else if phase.Load() == phaseStop {
+					env.discard = false
+				case phaseWarmup:
+					env.discard = true
+				default:
 					return
 				}
 				lag := time.Since(start)
 				opCtx, cancel := context.WithTimeout(ctx, p.OpTimeout)
 				err := w.Step(opCtx, start)
 				cancel()
-				rec.step(shard, err != nil, lag, open)
+				if env.discard {
+					rec.liveSteps.Add(1) // progress only
+				} else {
+					rec.step(shard, err != nil, lag, open)
+				}
 			}
 		}()
 	}

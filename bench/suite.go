@@ -129,12 +129,16 @@ type WorkerEnv struct {
 	buf      []byte
 	stale    bool // check staleness of reads (linearizable reads only)
 	postRun  bool // reads are the post-run verification
+	discard  bool // the current step began in the warmup: record nothing
 	rangeOps rangeScanner
 }
 
 // Observe records an operation that started at start: err nil means success. items is
 // the number of documents it handled successfully (see OpStats.Items).
 func (e *WorkerEnv) Observe(op string, start time.Time, items int, err error) {
+	if e.discard {
+		return
+	}
 	if err != nil {
 		e.shard.observe(op, 0, items, errorCode(err))
 		return
@@ -143,7 +147,11 @@ func (e *WorkerEnv) Observe(op string, start time.Time, items int, err error) {
 }
 
 // ObserveItemErrors records n failed items of a batch operation under an error code.
-func (e *WorkerEnv) ObserveItemErrors(op, code string, n int) { e.shard.itemErrors(op, code, n) }
+func (e *WorkerEnv) ObserveItemErrors(op, code string, n int) {
+	if !e.discard {
+		e.shard.itemErrors(op, code, n)
+	}
+}
 
 // sampleVerify decides whether this read is checked.
 func (e *WorkerEnv) sampleVerify() bool { return e.Rand.Float64() < e.Params.VerifyFraction }
