@@ -241,7 +241,7 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 	})
 
 	h.start("first start")
-	h.waitReady()
+	readyIn := h.waitReady()
 	for c := 1; c <= cycles; c++ {
 		if !budgetEnd.IsZero() && time.Now().After(budgetEnd) {
 			t.Fatalf("ran out of time after %d of %d cycles (%s); rerun with a longer -timeout or fewer -crash.cycles",
@@ -252,10 +252,10 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
-		// Now and then also kill the restarted server during its recovery, before or
-		// around the moment it becomes ready.
+		// Now and then also kill the restarted server during its recovery: at a moment up
+		// to a little past the time the last start took to become ready.
 		if rng.IntN(4) == 0 {
-			early := time.Duration(rng.Int64N(int64(600 * time.Millisecond)))
+			early := time.Duration(rng.Int64N(int64(readyIn)*6/5 + 1))
 			h.start(fmt.Sprintf("cycle %d, restart to be killed after %s", c, early))
 			select {
 			case <-time.After(early):
@@ -266,7 +266,7 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 			t.Logf("cycle %d: also killed a restart after %s", c, early)
 		}
 		h.start(fmt.Sprintf("cycle %d, restart", c))
-		readyIn := h.waitReady()
+		readyIn = h.waitReady()
 		h.verify(c, rng)
 		t.Logf("cycle %d: %d writes, killed after %s, ready again in %s", c, n, killAfter.Round(time.Millisecond), readyIn.Round(time.Millisecond))
 		if t.Failed() {
@@ -673,16 +673,23 @@ func (h *crashHarness) checkKey(key string, hist []historyEntry) *keyCheck {
 	return kc
 }
 
-// checkCurrent checks GET of key against the last history entry.
+// checkCurrent checks GET of key, linearizable and local, against the last history entry.
+// After /readyz every shard has applied its log, so a local read is not stale either.
 func (h *crashHarness) checkCurrent(kc *keyCheck, key string, hist []historyEntry, state any) {
-	a, err := h.call(http.MethodGet, docPath(crashCollection, key), nil, nil)
+	for _, query := range []string{"", "?consistency=local"} {
+		h.checkGet(kc, docPath(crashCollection, key)+query, key, hist, state)
+	}
+}
+
+func (h *crashHarness) checkGet(kc *keyCheck, path, key string, hist []historyEntry, state any) {
+	a, err := h.call(http.MethodGet, path, nil, nil)
 	if err != nil {
-		kc.problem("GET: %v", err)
+		kc.problem("GET %s: %v", path, err)
 		return
 	}
 	if state == nil {
 		if a.status != http.StatusNotFound || a.errorCode() != "not_found" {
-			kc.problem("GET: want 404 not_found (the history has %d versions, the last a delete or none), got HTTP %d: %s", len(hist), a.status, a.body)
+			kc.problem("GET %s: want 404 not_found (the history has %d versions, the last a delete or none), got HTTP %d: %s", path, len(hist), a.status, a.body)
 		}
 		return
 	}
@@ -694,19 +701,19 @@ func (h *crashHarness) checkCurrent(kc *keyCheck, key string, hist []historyEntr
 		Doc        any    `json:"doc"`
 	}
 	if a.status != http.StatusOK {
-		kc.problem("GET: want 200 at version %d, got HTTP %d: %s", len(hist), a.status, a.body)
+		kc.problem("GET %s: want 200 at version %d, got HTTP %d: %s", path, len(hist), a.status, a.body)
 		return
 	}
 	if err := json.Unmarshal(a.body, &got); err != nil {
-		kc.problem("GET: %v: %s", err, a.body)
+		kc.problem("GET %s: %v: %s", path, err, a.body)
 		return
 	}
 	last := hist[len(hist)-1]
 	if got.Version != last.Version || got.TS != last.TS || !reflect.DeepEqual(got.Doc, state) || got.Collection != crashCollection || got.ID != key {
-		kc.problem("GET: %s, but the history ends with %s", a.body, entryString(last))
+		kc.problem("GET %s: %s, but the history ends with %s", path, a.body, entryString(last))
 	}
 	if et, want := a.header.Get("ETag"), strconv.Quote(strconv.FormatUint(last.Version, 10)); et != want {
-		kc.problem("GET: ETag %s, want %s", et, want)
+		kc.problem("GET %s: ETag %s, want %s", path, et, want)
 	}
 }
 
