@@ -13,6 +13,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
+	"github.com/aerolithsdb/aerolith/query"
 	"github.com/aerolithsdb/aerolith/tiers"
 	"github.com/aerolithsdb/aerolith/tiers/memory"
 	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
@@ -35,6 +36,9 @@ type Config struct {
 	WriteTimeout       time.Duration // bound on one write, retries included (default 10s)
 	ReadTimeout        time.Duration // bound on a linearizable read barrier (default 5s)
 	IdempotencyTTL     time.Duration // how long idempotency keys are remembered (default 24h)
+
+	MaxQueryLimit  int    // largest page a query may ask for (default 1000)
+	QueryCostLimit uint64 // CEL cost bound per document (default query.DefaultCostLimit)
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -61,6 +65,9 @@ func (c Config) Validate() error {
 	if c.CacheBytes < 0 || c.BlockCacheBytes < 0 {
 		errs = append(errs, errors.New("cache sizes must not be negative"))
 	}
+	if c.MaxQueryLimit < 0 {
+		errs = append(errs, errors.New("max query limit must not be negative"))
+	}
 	if c.WriteTimeout < 0 || c.ReadTimeout < 0 || c.IdempotencyTTL < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
@@ -83,6 +90,9 @@ func (c *Config) setDefaults() {
 	if c.IdempotencyTTL == 0 {
 		c.IdempotencyTTL = 24 * time.Hour
 	}
+	if c.MaxQueryLimit == 0 {
+		c.MaxQueryLimit = 1000
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,13 +101,18 @@ func (c *Config) setDefaults() {
 // DB is one aerolith node's database: the log host, its materializer and its tiers. Its
 // methods are safe for concurrent use.
 type DB struct {
-	cfg   Config
-	host  *log.Host
-	mat   *materializer.Materializer
-	store *l2.DB
-	cache *memory.Cache
-	codec *log.Codec
-	clock *log.Clock
+	cfg      Config
+	host     *log.Host
+	mat      *materializer.Materializer
+	store    *l2.DB
+	cache    *memory.Cache
+	codec    *log.Codec
+	clock    *log.Clock
+	compiler *query.Compiler
+
+	backfillKick chan struct{}
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,8 +128,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil)}
-	var err error
+	compiler, err := query.NewCompiler(query.Config{CostLimit: cfg.QueryCostLimit})
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil), compiler: compiler,
+		backfillKick: make(chan struct{}, 1)}
 	if d.store, err = l2.Open(l2.Config{Dir: filepath.Join(cfg.DataDir, "store"), CacheBytes: cfg.BlockCacheBytes, Logger: cfg.Logger}); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
@@ -144,6 +163,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
+	bctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	cfg.Logger.Info("database ready", "shards", cfg.Shards, "node", cfg.NodeID, "dc", cfg.DC)
 	return d, nil
 }
@@ -152,6 +175,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // Idempotent.
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
+		if d.stop != nil {
+			d.stop()
+			d.wg.Wait()
+		}
 		err := d.host.Close()
 		d.codec.Close()
 		d.closeErr = errors.Join(err, d.store.Close())
@@ -328,9 +355,13 @@ func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Comman
 	for {
 		out, err := d.host.Propose(ctx, shard, payload)
 		if err == nil {
+			want := len(cmd.Writes)
+			if cmd.Index != nil {
+				want = 1
+			}
 			rs, err := materializer.DecodeResults(out)
-			if err != nil || len(rs) != len(cmd.Writes) {
-				return nil, fmt.Errorf("db: shard %d: %d results for %d writes: %v", shard, len(rs), len(cmd.Writes), err)
+			if err != nil || len(rs) != want {
+				return nil, fmt.Errorf("db: shard %d: %d results for %d operations: %v", shard, len(rs), want, err)
 			}
 			return rs, nil
 		}

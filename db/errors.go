@@ -16,6 +16,7 @@ var (
 	ErrAborted              = errors.New("db: aborted: another write in the same shard failed")
 	ErrIndeterminate        = errors.New("db: outcome unknown")
 	ErrUnavailable          = errors.New("db: unavailable")
+	ErrIndexExists          = errors.New("db: index exists with other fields")
 )
 
 // PreconditionError reports a failed If-Match / If-None-Match with the document's live

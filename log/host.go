@@ -380,9 +380,10 @@ func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// quietDragonboat turns dragonboat's own loggers down to warnings; they print to stderr.
+// quietDragonboat turns dragonboat's own loggers (which print to stderr) down: raft's
+// elections log at warning level, so only errors pass. Our own logs report leadership.
 func quietDragonboat() {
 	for _, name := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "gossip", "registry"} {
-		dblogger.GetLogger(name).SetLevel(dblogger.WARNING)
+		dblogger.GetLogger(name).SetLevel(dblogger.ERROR)
 	}
 }

@@ -36,7 +36,14 @@ func (s *Shard) Apply(entries []log.Entry) error {
 			if err != nil {
 				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
-			rs, err := s.applyCommand(b, &meta, &cmd, &ups)
+			var rs []WriteResult
+			if cmd.Index != nil {
+				var r WriteResult
+				r, err = s.applyIndexOp(b, cmd.Index)
+				rs = []WriteResult{r}
+			} else {
+				rs, err = s.applyCommand(b, &meta, &cmd, &ups)
+			}
 			if err != nil {
 				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
@@ -201,6 +208,9 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			return nil, err
 		}
 		if err := b.PutDoc(p.key, p.next); err != nil {
+			return nil, err
+		}
+		if err := s.maintainIndexes(b, &p); err != nil {
 			return nil, err
 		}
 		if err := b.PutVersion(p.key, l2.Version{

@@ -19,14 +19,37 @@ type Write struct {
 	RequestID   string // idempotency key; a write with a known key is answered, not applied
 }
 
-// Command is what the gateway proposes: writes to one shard, applied all or none, with the
-// metadata fixed at proposal time so that apply stays deterministic.
+// IndexOpKind says what an IndexOp does.
+type IndexOpKind uint8
+
+// The index operations. Values are part of the encoding.
+const (
+	IndexCreate   IndexOpKind = 1 // define an index; it starts building
+	IndexDrop     IndexOpKind = 2 // remove an index and its entries
+	IndexBackfill IndexOpKind = 3 // add entries for the next Limit documents after After
+)
+
+// IndexOp changes a secondary index of one collection in the command's shard. Index
+// definitions travel through the log like writes, so every replica agrees on them.
+type IndexOp struct {
+	Kind       IndexOpKind
+	Collection string
+	Name       string
+	Fields     []string // IndexCreate: dotted paths
+	After      string   // IndexBackfill: the backfill position the proposer saw
+	Limit      uint64   // IndexBackfill: documents per step
+}
+
+// Command is what the gateway proposes: writes to one shard, applied all or none, or one
+// index operation, with the metadata fixed at proposal time so that apply stays
+// deterministic.
 type Command struct {
 	TS        log.Timestamp // hybrid logical clock reading at proposal
 	Origin    string        // datacenter
 	Principal string
 	IdemTTL   uint64 // how long request ids are remembered, in milliseconds
 	Writes    []Write
+	Index     *IndexOp // exclusive with Writes
 }
 
 // Status is the outcome of one write.
@@ -41,6 +64,8 @@ const (
 	StatusIdemReused   Status = 5 // the request id was used for another document
 	StatusAborted      Status = 6 // another write of the same command failed
 	StatusInvalid      Status = 7 // the body or patch does not make a JSON object
+	StatusConflict     Status = 8 // an index of that name exists with other fields
+	StatusStale        Status = 9 // a backfill step from a position the index has left
 )
 
 // Applied reports whether the write took effect.
@@ -87,7 +112,19 @@ func EncodeCommand(c *Command) []byte {
 		b = wire.AppendUvarint(b, w.IfMatch)
 		b = wire.AppendString(b, w.RequestID)
 	}
-	return b
+	if c.Index == nil {
+		return append(b, 0)
+	}
+	ix := c.Index
+	b = append(b, byte(ix.Kind))
+	b = wire.AppendString(b, ix.Collection)
+	b = wire.AppendString(b, ix.Name)
+	b = wire.AppendUvarint(b, uint64(len(ix.Fields)))
+	for _, f := range ix.Fields {
+		b = wire.AppendString(b, f)
+	}
+	b = wire.AppendString(b, ix.After)
+	return wire.AppendUvarint(b, ix.Limit)
 }
 
 // DecodeCommand decodes a command.
@@ -114,6 +151,19 @@ func DecodeCommand(b []byte) (Command, error) {
 		w.IfMatch = r.Uvarint()
 		w.RequestID = r.String()
 		c.Writes = append(c.Writes, w)
+	}
+	if kind := IndexOpKind(r.Byte()); kind != 0 {
+		ix := &IndexOp{Kind: kind, Collection: r.String(), Name: r.String()}
+		nf := r.Uvarint()
+		if nf > uint64(len(b)) {
+			return Command{}, fmt.Errorf("%w: %d index fields", ErrCorruptCommand, nf)
+		}
+		for i := uint64(0); i < nf && r.Err() == nil; i++ {
+			ix.Fields = append(ix.Fields, r.String())
+		}
+		ix.After = r.String()
+		ix.Limit = r.Uvarint()
+		c.Index = ix
 	}
 	if err := r.Err(); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrCorruptCommand, err)

@@ -164,6 +164,9 @@ type Shard struct {
 	fillMu  sync.RWMutex
 	meta    l2.Meta
 	applied uint64
+	// indexes are the shard's index definitions by collection, as of the last applied
+	// command; only the log's goroutine touches them.
+	indexes map[string][]l2.IndexDef
 }
 
 var _ log.StateMachine = (*Shard)(nil)
@@ -179,6 +182,9 @@ func (s *Shard) Open() (uint64, error) {
 		return 0, fmt.Errorf("materializer: shard %d: meta: %w", s.shard, err)
 	}
 	s.applied, s.meta = applied, meta
+	if err := s.loadIndexes(); err != nil {
+		return 0, fmt.Errorf("materializer: shard %d: indexes: %w", s.shard, err)
+	}
 	s.m.cfg.Logger.Info("shard opened", "shard", s.shard, "applied", applied, "events", meta.LastIndex)
 	return applied, nil
 }

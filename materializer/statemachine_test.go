@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,9 @@ func (w *workload) sortedKeys() []tiers.Key {
 	for k := range w.keys {
 		out = append(out, k)
 	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Collection < out[j].Collection || out[i].Collection == out[j].Collection && out[i].ID < out[j].ID
+	})
 	return out
 }
 

@@ -68,3 +68,22 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+const (
+	kIndexDef   byte = 'I'
+	kIndexEntry byte = 'n'
+)
+
+func indexDefPrefix(shard uint64) []byte { return key(shard, kIndexDef) }
+
+func indexDefKey(shard uint64, coll, name string) []byte {
+	return key(shard, kIndexDef, []byte(coll), []byte{0}, []byte(name))
+}
+
+func indexEntryPrefix(shard uint64, coll, name string) []byte {
+	return key(shard, kIndexEntry, []byte(coll), []byte{0}, []byte(name), []byte{0})
+}
+
+func docPrefix(shard uint64, coll string) []byte {
+	return key(shard, kDoc, []byte(coll), []byte{0})
+}
