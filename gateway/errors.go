@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/query"
 )
 
 // Codes that do not come from a domain error.
@@ -24,6 +25,8 @@ type ErrorInfo struct {
 	Message string
 	// CurrentVersion is set for precondition failures (0 when the document is absent).
 	CurrentVersion *uint64
+	// Line and Column locate a filter compile error (1-based).
+	Line, Column int
 }
 
 var table = []struct {
@@ -41,6 +44,10 @@ var table = []struct {
 	{db.ErrAborted, http.StatusConflict, "batch_aborted"},
 	{db.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{db.ErrIndeterminate, http.StatusGatewayTimeout, "indeterminate"},
+	{db.ErrIndexExists, http.StatusConflict, "index_exists"},
+	{query.ErrCompile, http.StatusBadRequest, "invalid_filter"},
+	{query.ErrTooExpensive, http.StatusBadRequest, "filter_too_expensive"},
+	{query.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 }
 
 var messages = map[string]string{
@@ -61,6 +68,10 @@ func Lookup(err error) ErrorInfo {
 			if errors.As(err, &pe) {
 				v := pe.Current
 				info.CurrentVersion = &v
+			}
+			var ce *query.CompileError
+			if errors.As(err, &ce) {
+				info.Line, info.Column = ce.Line, ce.Column
 			}
 			return info
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,68 @@ func TestOperationsEndpoints(t *testing.T) {
 		if !strings.Contains(r.raw, name) {
 			t.Errorf("metrics lack %s", name)
 		}
+	}
+}
+
+func TestQueryAndIndexesOverHTTP(t *testing.T) {
+	c := startNode(t)
+	for i := 0; i < 20; i++ {
+		c.do("PUT", "/v1/collections/items/docs/i"+string(rune('a'+i)), `{"n":`+strconv.Itoa(i)+`,"kind":"`+[]string{"x", "y"}[i%2]+`"}`)
+	}
+	r := c.do("PUT", "/v1/collections/items/indexes/by_kind", `{"fields":["kind","n"]}`)
+	if r.status != 201 {
+		t.Fatalf("create index: %d %s", r.status, r.raw)
+	}
+	if r = c.do("PUT", "/v1/collections/items/indexes/by_kind", `{"fields":["n"]}`); r.status != 409 || r.code() != "index_exists" {
+		t.Fatalf("conflicting index: %d %s", r.status, r.raw)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r = c.do("GET", "/v1/collections/items/indexes", "")
+		if strings.Contains(r.raw, `"state":"ready"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index never ready: %s", r.raw)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+	if !strings.Contains(r.raw, `"entries":20`) {
+		t.Fatalf("index listing: %s", r.raw)
+	}
+	r = c.do("POST", "/v1/collections/items/query", `{"filter":"doc.kind == 'y' && doc.n > 10","sort":[{"field":"n","desc":true}],"limit":2,"fields":["n"],"explain":true}`)
+	docs, _ := r.body["docs"].([]any)
+	if r.status != 200 || len(docs) != 2 || r.body["next_cursor"] == "" || !strings.Contains(r.raw, `"access":"index"`) {
+		t.Fatalf("query: %d %s", r.status, r.raw)
+	}
+	if got := docs[0].(map[string]any)["doc"]; got.(map[string]any)["n"] != 19.0 || len(got.(map[string]any)) != 1 {
+		t.Fatalf("first doc: %v", got)
+	}
+	next := c.do("POST", "/v1/collections/items/query", `{"filter":"doc.kind == 'y' && doc.n > 10","sort":[{"field":"n","desc":true}],"limit":2,"cursor":"`+r.body["next_cursor"].(string)+`"}`)
+	if d := next.body["docs"].([]any); len(d) != 2 || d[0].(map[string]any)["doc"].(map[string]any)["n"] != 15.0 {
+		t.Fatalf("second page: %s", next.raw)
+	}
+	if r = c.do("POST", "/v1/collections/items/query", `{"filter":"doc.n > 3","count":true}`); r.body["count"] != 16.0 {
+		t.Fatalf("count: %s", r.raw)
+	}
+	r = c.do("POST", "/v1/collections/items/query", `{"filter":"doc.n >"}`)
+	if r.status != 400 || r.code() != "invalid_filter" || r.body["error"].(map[string]any)["column"] == nil {
+		t.Fatalf("bad filter: %d %s", r.status, r.raw)
+	}
+	r = c.do("POST", "/v1/collections/items/query", `{"filter":"doc.a.exists(x, doc.b.exists(y, doc.c.exists(z, x == y)))"}`)
+	if r.status != 400 || r.code() != "filter_too_expensive" {
+		t.Fatalf("expensive filter: %d %s", r.status, r.raw)
+	}
+	if r = c.do("POST", "/v1/collections/items/query", `{"filter":"true","limit":100000}`); r.status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("limit: %d %s", r.status, r.raw)
+	}
+	if r = c.do("POST", "/v1/collections/items/query", `{"filtre":"true"}`); r.status != 400 {
+		t.Fatalf("unknown field: %d %s", r.status, r.raw)
+	}
+	if r = c.do("DELETE", "/v1/collections/items/indexes/by_kind", ""); r.status != 200 {
+		t.Fatalf("drop: %d %s", r.status, r.raw)
+	}
+	if r = c.do("DELETE", "/v1/collections/items/indexes/by_kind", ""); r.status != 404 {
+		t.Fatalf("drop again: %d %s", r.status, r.raw)
 	}
 }

@@ -31,6 +31,10 @@ type Store interface {
 	Get(ctx context.Context, collection, id string, c db.Consistency) (db.Doc, error)
 	History(ctx context.Context, collection, id string, c db.Consistency) ([]db.Version, error)
 	Collections(ctx context.Context, c db.Consistency) ([]materializer.CollectionCount, error)
+	Query(ctx context.Context, r db.QueryRequest) (*db.QueryResult, error)
+	CreateIndex(ctx context.Context, coll, name string, fields []string) (bool, error)
+	DropIndex(ctx context.Context, coll, name string) error
+	Indexes(ctx context.Context, coll string, c db.Consistency) ([]db.Index, error)
 	Ready() bool
 }
 
@@ -92,6 +96,10 @@ func New(cfg Config) (*Server, error) {
 	v1.Delete("/collections/:c/docs/:id", s.delete)
 	v1.Get("/collections/:c/docs/:id/history", s.history)
 	v1.Post("/batch", s.batch)
+	v1.Post("/collections/:c/query", s.query)
+	v1.Get("/collections/:c/indexes", s.indexes)
+	v1.Put("/collections/:c/indexes/:name", s.createIndex)
+	v1.Delete("/collections/:c/indexes/:name", s.dropIndex)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
@@ -421,10 +429,12 @@ type errorBody struct {
 	Code           string  `json:"code"`
 	Message        string  `json:"message"`
 	CurrentVersion *uint64 `json:"current_version,omitempty"`
+	Line           int     `json:"line,omitempty"`
+	Column         int     `json:"column,omitempty"`
 }
 
 func toErrorBody(info gateway.ErrorInfo) *errorBody {
-	return &errorBody{Code: info.Code, Message: info.Message, CurrentVersion: info.CurrentVersion}
+	return &errorBody{Code: info.Code, Message: info.Message, CurrentVersion: info.CurrentVersion, Line: info.Line, Column: info.Column}
 }
 
 func (s *Server) lookup(c *fiber.Ctx, err error) gateway.ErrorInfo {
