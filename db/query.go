@@ -128,7 +128,11 @@ func (s source) ScanDocs(ctx context.Context, shard uint64, coll string, lo, hi 
 }
 
 func (s source) ScanIndex(ctx context.Context, shard uint64, coll, index string, lo, hi []byte, fn func(string) bool) error {
-	return s.d.store.ScanIndex(ctx, shard, coll, index, lo, hi, fn)
+	return s.d.store.ScanIndex(ctx, shard, coll, index, lo, hi, false, fn)
+}
+
+func (s source) ScanIndexReverse(ctx context.Context, shard uint64, coll, index string, lo, hi []byte, fn func(string) bool) error {
+	return s.d.store.ScanIndex(ctx, shard, coll, index, lo, hi, true, fn)
 }
 
 func (s source) Get(_ context.Context, shard uint64, coll, id string) (query.RawDoc, bool, error) {

@@ -140,3 +140,75 @@ func TestQueryWithAndWithoutIndex(t *testing.T) {
 		t.Fatalf("after drop: %+v", ixs)
 	}
 }
+
+func TestSortServedFromIndex(t *testing.T) {
+	d := openDB(t, t.TempDir(), freeAddr(t))
+	defer d.Close()
+	ctx := context.Background()
+	var ws []Write
+	for i := 0; i < 500; i++ {
+		body := fmt.Sprintf(`{"score":%d}`, (i*37)%101)
+		switch i % 50 {
+		case 7:
+			body = `{}` // missing
+		case 8:
+			body = `{"score":"text"}`
+		case 9:
+			body = `{"score":[1,2]}`
+		}
+		ws = append(ws, Write{Op: log.OpPut, Collection: "s", ID: fmt.Sprintf("d%03d", i), Body: []byte(body)})
+	}
+	if _, err := d.Batch(ctx, "anonymous", ws, ""); err != nil {
+		t.Fatal(err)
+	}
+	reference := map[bool][]string{}
+	for _, desc := range []bool{false, true} {
+		res, err := d.Query(ctx, QueryRequest{Collection: "s", Sort: []query.SortField{{Field: "score", Desc: desc}}, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range res.Docs {
+			reference[desc] = append(reference[desc], doc.ID)
+		}
+	}
+	if _, err := d.CreateIndex(ctx, "s", "by_score", []string{"score"}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexReady(t, d, "s", "by_score")
+	for _, desc := range []bool{false, true} {
+		for _, limit := range []int{1, 5, 33} {
+			var got []string
+			cursor := ""
+			for {
+				res, err := d.Query(ctx, QueryRequest{Collection: "s", Sort: []query.SortField{{Field: "score", Desc: desc}}, Limit: limit, Cursor: cursor, Explain: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Plan[0].Ordered {
+					t.Fatalf("sort not served from the index: %+v", res.Plan[0])
+				}
+				for _, doc := range res.Docs {
+					got = append(got, doc.ID)
+				}
+				if res.NextCursor == "" {
+					break
+				}
+				cursor = res.NextCursor
+			}
+			if fmt.Sprint(got) != fmt.Sprint(reference[desc]) {
+				t.Fatalf("desc=%v limit=%d:\n got %v\nwant %v", desc, limit, got, reference[desc])
+			}
+		}
+	}
+	res, err := d.Query(ctx, QueryRequest{Collection: "s", Sort: []query.SortField{{Field: "score", Desc: true}}, Limit: 3, Explain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examined int64
+	for _, p := range res.Plan {
+		examined += p.Examined
+	}
+	if examined > 200 {
+		t.Fatalf("top-3 from the index examined %d documents", examined)
+	}
+}

@@ -35,6 +35,12 @@ type Source interface {
 	Get(ctx context.Context, shard uint64, collection, id string) (RawDoc, bool, error)
 }
 
+// ReverseScanner is implemented by sources that can also scan an index backwards, which
+// lets an index serve a descending sort.
+type ReverseScanner interface {
+	ScanIndexReverse(ctx context.Context, shard uint64, collection, index string, lo, hi []byte, fn func(id string) bool) error
+}
+
 // SortField orders results by a document field.
 type SortField struct {
 	Field string // dotted path under doc
@@ -67,6 +73,7 @@ type ShardExplain struct {
 	Shard      uint64        `json:"shard"`
 	Access     string        `json:"access"`
 	Index      string        `json:"index,omitempty"`
+	Ordered    bool          `json:"sort_from_index,omitempty"`
 	Ranges     []string      `json:"ranges,omitempty"`
 	Examined   int64         `json:"docs_examined"`
 	Matched    int64         `json:"docs_matched"`
@@ -156,8 +163,12 @@ func runShard(ctx context.Context, q *Query, src Source, shard uint64, sortPaths
 	if err != nil {
 		return nil, 0, ShardExplain{}, err
 	}
+	rev, canReverse := src.(ReverseScanner)
 	p := plan(q.Filter.conjuncts, indexes)
-	ex := ShardExplain{Shard: shard, Access: p.Access, Index: p.Index, Ranges: p.Ranges}
+	if !q.Count {
+		p = planSort(p, q.Sort, indexes, canReverse)
+	}
+	ex := ShardExplain{Shard: shard, Access: p.Access, Index: p.Index, Ranges: p.Ranges, Ordered: p.Ordered}
 	top := &topK{less: less, limit: q.Limit}
 	var count int64
 	var runErr error
@@ -170,6 +181,9 @@ func runShard(ctx context.Context, q *Query, src Source, shard uint64, sortPaths
 		if err := json.Unmarshal(raw.Body, &body); err != nil {
 			runErr = fmt.Errorf("query: document %q: %w", raw.ID, err)
 			return false
+		}
+		if p.Ordered && top.Len() >= q.Limit && pastPage(q.Sort[0], body, sortPaths[0], top.worst()) {
+			return false // the index order guarantees nothing later makes the page
 		}
 		d := &Doc{ID: raw.ID, Version: raw.Version, TS: raw.TS, Body: body}
 		ok, evalErr, err := q.Filter.match(d)
@@ -209,8 +223,12 @@ func runShard(ctx context.Context, q *Query, src Source, shard uint64, sortPaths
 
 	switch p.Access {
 	case AccessIndex:
+		scan := src.ScanIndex
+		if p.Reverse {
+			scan = rev.ScanIndexReverse
+		}
 		for _, sp := range p.Spans {
-			err = src.ScanIndex(ctx, shard, q.Collection, p.Index, sp.Lo, sp.Hi, func(id string) bool {
+			err = scan(ctx, shard, q.Collection, p.Index, sp.Lo, sp.Hi, func(id string) bool {
 				raw, ok, gerr := src.Get(ctx, shard, q.Collection, id)
 				if gerr != nil {
 					runErr = gerr
@@ -284,6 +302,24 @@ func (t *topK) Pop() any {
 	x := t.items[len(t.items)-1]
 	t.items = t.items[:len(t.items)-1]
 	return x
+}
+
+// worst returns the candidate the next admission would evict.
+func (t *topK) worst() *candidate { return t.items[0] }
+
+// pastPage reports whether a document with body, met in index order of the sort field,
+// sorts strictly after the page's worst candidate and so does everything after it. Lists
+// and objects are not ordered by the index among themselves, so they never end a scan.
+func pastPage(sf SortField, body map[string]any, path []string, worst *candidate) bool {
+	v, ok := Lookup(body, path)
+	if r := rank(v, ok); r == rankList || r == rankObject {
+		return false
+	}
+	c := Compare(v, ok, worst.values[0], worst.present[0])
+	if sf.Desc {
+		c = -c
+	}
+	return c > 0
 }
 
 // admits reports whether c would enter the top k.

@@ -32,6 +32,12 @@ type Plan struct {
 	Index  string
 	Spans  []Span
 	Ranges []string // human-readable spans, for explain
+	// Ordered: the index yields documents in the order of the (single) sort field, so the
+	// scan can stop once it has a full page and passes the page's last value. Reverse
+	// scans the index backwards (a descending sort).
+	Ordered  bool
+	Reverse  bool
+	eqFields int // equality-constrained leading fields of the index
 }
 
 // maxSpans bounds the spans of one plan (products of "in" lists).
@@ -113,7 +119,34 @@ func planIndex(preds []Predicate, ix IndexDef) (Plan, int) {
 	for _, pre := range prefixes {
 		spans = append(spans, Span{Lo: pre, Hi: prefixEnd(pre)})
 	}
-	return Plan{Access: AccessIndex, Index: ix.Name, Spans: spans, Ranges: desc}, score
+	return Plan{Access: AccessIndex, Index: ix.Name, Spans: spans, Ranges: desc, eqFields: score / 2}, score
+}
+
+// planSort lets an index serve a single-field sort: when the chosen index scan has one
+// span and the sort field is the index field right after its equality prefix, or when the
+// plan is a full scan and an index leads with the sort field. reverse tells whether the
+// source can scan an index backwards (needed for descending sorts).
+func planSort(p Plan, sort []SortField, indexes []IndexDef, reverse bool) Plan {
+	if len(sort) != 1 || (sort[0].Desc && !reverse) {
+		return p
+	}
+	f := sort[0].Field
+	switch p.Access {
+	case AccessIndex:
+		for _, ix := range indexes {
+			if ix.Name == p.Index && len(p.Spans) == 1 && p.eqFields < len(ix.Fields) && ix.Fields[p.eqFields] == f {
+				p.Ordered, p.Reverse = true, sort[0].Desc
+			}
+		}
+	case AccessFullScan:
+		for _, ix := range indexes {
+			if ix.Fields[0] == f {
+				return Plan{Access: AccessIndex, Index: ix.Name, Spans: []Span{{}}, Ranges: []string{"order by " + f},
+					Ordered: true, Reverse: sort[0].Desc}
+			}
+		}
+	}
+	return p
 }
 
 // rangeSpan bounds one field after prefix pre by the range predicates of the first

@@ -179,8 +179,8 @@ func scanDocs(ctx context.Context, r iterable, shard uint64, p, lo, hi []byte, f
 }
 
 // ScanIndex visits the ids of the entries of an index whose value key lies in [lo, hi),
-// in key order, until fn returns false.
-func (d *DB) ScanIndex(ctx context.Context, shard uint64, coll, name string, lo, hi []byte, fn func(id string) bool) error {
+// in key order (descending when reverse), until fn returns false.
+func (d *DB) ScanIndex(ctx context.Context, shard uint64, coll, name string, lo, hi []byte, reverse bool, fn func(id string) bool) error {
 	p := indexEntryPrefix(shard, coll, name)
 	l := append(append([]byte(nil), p...), lo...)
 	h := prefixEnd(p)
@@ -192,8 +192,12 @@ func (d *DB) ScanIndex(ctx context.Context, shard uint64, coll, name string, lo,
 		return err
 	}
 	defer it.Close()
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
 	n := 0
-	for it.First(); it.Valid(); it.Next() {
+	for first(); it.Valid(); next() {
 		if n++; n%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -207,6 +211,6 @@ func (d *DB) ScanIndex(ctx context.Context, shard uint64, coll, name string, lo,
 // CountIndex counts the entries of an index.
 func (d *DB) CountIndex(shard uint64, coll, name string) (int64, error) {
 	var n int64
-	err := d.ScanIndex(context.Background(), shard, coll, name, nil, nil, func(string) bool { n++; return true })
+	err := d.ScanIndex(context.Background(), shard, coll, name, nil, nil, false, func(string) bool { n++; return true })
 	return n, err
 }
