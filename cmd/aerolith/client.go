@@ -27,9 +27,9 @@ const (
 	defaultAddr    = "http://127.0.0.1:7070"
 	addrEnv        = "AEROLITH_ADDR"
 	defaultTimeout = 10 * time.Second
-	// maxResponseBytes bounds what the client reads from one answer. History of a busy
-	// document is the largest answer; 256 MiB is far beyond any sane one.
-	maxResponseBytes = 256 << 20
+	// maxReadBytes bounds what the client reads: one answer, or a body from stdin. The
+	// history of a busy document is the largest answer; 256 MiB is far beyond any sane one.
+	maxReadBytes = 256 << 20
 )
 
 // clientFlags are the flags every client command shares.
@@ -88,21 +88,16 @@ func newPutCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			method, path, rest := http.MethodPut, "", args[1:]
 			if generateID {
 				if wf.ifMatch != "" || wf.ifNoneMatch {
 					return usageError(errors.New("--generate-id cannot be combined with --if-match or --if-none-match"))
 				}
-				body, err := readBody(cmd, args[1:])
-				if err != nil {
-					return err
-				}
-				h, err := wf.headers()
-				if err != nil {
-					return err
-				}
-				return c.do(cmd, http.MethodPost, docsPath(args[0]), nil, h, body)
+				method, path = http.MethodPost, docsPath(args[0])
+			} else {
+				path, rest = docPath(args[0], args[1]), args[2:]
 			}
-			body, err := readBody(cmd, args[2:])
+			body, err := readBody(cmd, rest)
 			if err != nil {
 				return err
 			}
@@ -110,7 +105,7 @@ func newPutCmd(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.do(cmd, http.MethodPut, docPath(args[0], args[1]), nil, h, body)
+			return c.do(cmd, method, path, nil, h, body)
 		},
 	}
 	f := cmd.Flags()
@@ -248,7 +243,7 @@ func readBody(cmd *cobra.Command, rest []string) ([]byte, error) {
 	if len(rest) > 0 && rest[0] != "-" {
 		body = []byte(rest[0])
 	} else {
-		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxResponseBytes))
+		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxReadBytes))
 		if err != nil {
 			return nil, fmt.Errorf("read body from stdin: %w", err)
 		}
@@ -380,7 +375,7 @@ func (c *client) do(cmd *cobra.Command, method, path string, q url.Values, h htt
 		return c.transportError(method, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes))
 	if err != nil {
 		return c.transportError(method, err)
 	}

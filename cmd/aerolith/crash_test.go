@@ -19,7 +19,8 @@ package main
 //     applied to the previous version; deletes no acknowledged delete explains are at most
 //     the deletes whose outcome was unknown;
 //   - conditional writes respected their condition (If-Match v → version v+1);
-//   - GET returns the last version (ETag included), or 404 after a delete.
+//   - GET, linearizable and ?consistency=local, returns the last version (ETag included),
+//     or 404 after a delete.
 //
 // Then a sample of acknowledged writes (and of unknown-outcome writes that turned out to be
 // applied) is re-sent with the same Idempotency-Key: the answer must be the first one and the
@@ -569,7 +570,7 @@ func (h *crashHarness) checkKey(key string, hist []historyEntry) *keyCheck {
 	}
 	ackedDeletes := map[uint64]*crashWrite{} // version → acknowledged delete
 	for _, w := range h.byKey[key] {
-		if w.op == "delete" && (w.outcome == outAcked) {
+		if w.op == "delete" && w.outcome == outAcked {
 			ackedDeletes[w.result.Version] = w
 		}
 	}
