@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
 	"github.com/aerolithsdb/aerolith/query"
@@ -28,6 +29,7 @@ type Config struct {
 	RaftAddr string
 	Shards   int    // raft groups (default 4)
 	DC       string // datacenter name (default "dc1")
+	Cluster  string // cluster name stamped on change events (default "aerolith")
 
 	CacheBytes      int64 // L1 document cache bound (default 64 MiB)
 	BlockCacheBytes int64 // L2 pebble block cache (default 256 MiB)
@@ -81,6 +83,9 @@ func (c *Config) setDefaults() {
 	if c.DC == "" {
 		c.DC = "dc1"
 	}
+	if c.Cluster == "" {
+		c.Cluster = "aerolith"
+	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
@@ -109,6 +114,7 @@ type DB struct {
 	codec    *log.Codec
 	clock    *log.Clock
 	compiler *query.Compiler
+	hub      *feed.Hub
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -133,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil), compiler: compiler,
-		backfillKick: make(chan struct{}, 1)}
+		hub: feed.NewHub(), backfillKick: make(chan struct{}, 1)}
 	if d.store, err = l2.Open(l2.Config{Dir: filepath.Join(cfg.DataDir, "store"), CacheBytes: cfg.BlockCacheBytes, Logger: cfg.Logger}); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
@@ -142,7 +148,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	if d.mat, err = materializer.New(materializer.Config{
-		Store: d.store, Cache: d.cache, Codec: d.codec, Logger: cfg.Logger, Registerer: cfg.Registerer,
+		Store: d.store, Cache: d.cache, Codec: d.codec, OnCommit: d.hub.Advance, Logger: cfg.Logger, Registerer: cfg.Registerer,
 	}); err != nil {
 		d.store.Close()
 		return nil, fmt.Errorf("db: %w", err)

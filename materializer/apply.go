@@ -77,7 +77,11 @@ func (s *Shard) Apply(entries []log.Entry) error {
 	}
 	s.m.metrics.events.Add(float64(meta.LastIndex - s.meta.LastIndex))
 	s.m.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	advanced := meta.LastIndex != s.meta.LastIndex
 	s.meta, s.applied = meta, last
+	if advanced {
+		s.notify()
+	}
 	return nil
 }
 

@@ -21,9 +21,12 @@ const expirePerBatch = 256
 
 // Config configures a Materializer.
 type Config struct {
-	Store      *l2.DB        // required: the node's L2 store
-	Cache      *memory.Cache // required: the node's L1 cache
-	Codec      *log.Codec    // required
+	Store *l2.DB        // required: the node's L2 store
+	Cache *memory.Cache // required: the node's L1 cache
+	Codec *log.Codec    // required
+	// OnCommit, when set, is told after each committed batch (and when a shard opens or
+	// recovers) the index of the shard's last event. The change feed hangs on it.
+	OnCommit   func(shard, lastEvent uint64)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -185,8 +188,15 @@ func (s *Shard) Open() (uint64, error) {
 	if err := s.loadIndexes(); err != nil {
 		return 0, fmt.Errorf("materializer: shard %d: indexes: %w", s.shard, err)
 	}
+	s.notify()
 	s.m.cfg.Logger.Info("shard opened", "shard", s.shard, "applied", applied, "events", meta.LastIndex)
 	return applied, nil
+}
+
+func (s *Shard) notify() {
+	if s.m.cfg.OnCommit != nil {
+		s.m.cfg.OnCommit(s.shard, s.meta.LastIndex)
+	}
 }
 
 // Sync makes everything applied durable.

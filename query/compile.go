@@ -331,3 +331,10 @@ func native(v ref.Val) (any, bool) {
 	}
 	return nil, false
 }
+
+// Matches evaluates the filter on one document under the package's one rule: an
+// evaluation error means no match; exceeding the cost limit is ErrTooExpensive.
+func (p *Program) Matches(d *Doc) (bool, error) {
+	ok, _, err := p.match(d)
+	return ok, err
+}

@@ -428,3 +428,28 @@ func (d *DB) Restore(shard uint64, r io.Reader, done <-chan struct{}) error {
 	}
 	return d.Sync()
 }
+
+// Events returns up to max encoded events of shard from index from (inclusive), in order.
+func (d *DB) Events(shard, from uint64, max int) ([][]byte, error) {
+	lo := eventKey(shard, from)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: key(shard, kEvent+1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out [][]byte
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		out = append(out, append([]byte(nil), it.Value()...))
+	}
+	return out, it.Error()
+}
+
+// Version returns one version of a document's history.
+func (d *DB) Version(k tiers.Key, version uint64) (Version, bool, error) {
+	v, ok, err := d.get(versionKey(k.Shard, k.Collection, k.ID, version))
+	if err != nil || !ok {
+		return Version{}, false, err
+	}
+	ver, err := decodeVersion(k.Shard, version, v)
+	return ver, err == nil, err
+}
