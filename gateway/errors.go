@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
 )
 
@@ -16,6 +18,14 @@ const (
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeInternal         = "internal"
+
+	// Change streams (gateway/ws).
+	CodeUpgradeRequired       = "upgrade_required"
+	CodeTooManyConnections    = "too_many_connections"
+	CodeTooManySubscriptions  = "too_many_subscriptions"
+	CodeMessageTooLarge       = "message_too_large"
+	CodeUnknownSubscription   = "unknown_subscription"
+	CodeDuplicateSubscription = "duplicate_subscription"
 )
 
 // ErrorInfo is what a client sees of an error.
@@ -27,6 +37,8 @@ type ErrorInfo struct {
 	CurrentVersion *uint64
 	// Line and Column locate a filter compile error (1-based).
 	Line, Column int
+	// Earliest is, for token_too_old, the oldest position the shard still serves.
+	Earliest *log.Position
 }
 
 var table = []struct {
@@ -48,6 +60,9 @@ var table = []struct {
 	{query.ErrCompile, http.StatusBadRequest, "invalid_filter"},
 	{query.ErrTooExpensive, http.StatusBadRequest, "filter_too_expensive"},
 	{query.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
+	{feed.ErrInvalidToken, http.StatusBadRequest, "invalid_token"},
+	{feed.ErrTokenTooOld, http.StatusGone, "token_too_old"},
+	{feed.ErrInvalidSpec, http.StatusBadRequest, "invalid_argument"},
 }
 
 var messages = map[string]string{
@@ -72,6 +87,10 @@ func Lookup(err error) ErrorInfo {
 			var ce *query.CompileError
 			if errors.As(err, &ce) {
 				info.Line, info.Column = ce.Line, ce.Column
+			}
+			var te *feed.TooOldError
+			if errors.As(err, &te) {
+				info.Earliest = &log.Position{Shard: te.Shard, Index: te.Earliest}
 			}
 			return info
 		}
