@@ -8,6 +8,7 @@ import (
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
+	"google.golang.org/grpc/codes"
 )
 
 // Codes that do not come from a domain error.
@@ -31,6 +32,7 @@ const (
 // ErrorInfo is what a client sees of an error.
 type ErrorInfo struct {
 	HTTP    int
+	GRPC    codes.Code
 	Code    string
 	Message string
 	// CurrentVersion is set for precondition failures (0 when the document is absent).
@@ -41,29 +43,50 @@ type ErrorInfo struct {
 	Earliest *log.Position
 }
 
+// table is the one map from domain errors to what clients see: the HTTP status, the gRPC
+// code and the stable code string (which gRPC carries as the google.rpc.ErrorInfo reason).
+// gRPC choices that are not obvious: precondition_failed is FAILED_PRECONDITION (as HTTP
+// 412); idempotency_key_reused and index_exists are ALREADY_EXISTS (the key or the name
+// is taken); indeterminate is DEADLINE_EXCEEDED, whose documented meaning is exactly ours
+// ("the operation may have completed") and which a client whose own deadline expires sees
+// anyway; filter_too_expensive is INVALID_ARGUMENT (retrying the same filter cannot help,
+// unlike RESOURCE_EXHAUSTED); token_too_old is OUT_OF_RANGE (the position is before what
+// the node serves).
 var table = []struct {
 	err  error
 	http int
+	grpc codes.Code
 	code string
 }{
-	{db.ErrNotFound, http.StatusNotFound, "not_found"},
-	{db.ErrInvalidCollection, http.StatusBadRequest, "invalid_collection"},
-	{db.ErrInvalidID, http.StatusBadRequest, "invalid_id"},
-	{db.ErrInvalidDocument, http.StatusBadRequest, "invalid_document"},
-	{db.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
-	{db.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
-	{db.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused"},
-	{db.ErrAborted, http.StatusConflict, "batch_aborted"},
-	{db.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{db.ErrIndeterminate, http.StatusGatewayTimeout, "indeterminate"},
-	{db.ErrIndexExists, http.StatusConflict, "index_exists"},
-	{query.ErrCompile, http.StatusBadRequest, "invalid_filter"},
-	{query.ErrTooExpensive, http.StatusBadRequest, "filter_too_expensive"},
-	{query.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{feed.ErrInvalidToken, http.StatusBadRequest, "invalid_token"},
-	{feed.ErrTokenTooOld, http.StatusGone, "token_too_old"},
-	{feed.ErrInvalidSpec, http.StatusBadRequest, "invalid_argument"},
+	{ErrInvalidJSON, http.StatusBadRequest, codes.InvalidArgument, CodeInvalidJSON},
+	{ErrJSONTooDeep, http.StatusBadRequest, codes.InvalidArgument, CodeJSONTooDeep},
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, CodeBodyTooLarge},
+	{db.ErrNotFound, http.StatusNotFound, codes.NotFound, "not_found"},
+	{db.ErrInvalidCollection, http.StatusBadRequest, codes.InvalidArgument, "invalid_collection"},
+	{db.ErrInvalidID, http.StatusBadRequest, codes.InvalidArgument, "invalid_id"},
+	{db.ErrInvalidDocument, http.StatusBadRequest, codes.InvalidArgument, "invalid_document"},
+	{db.ErrInvalidArgument, http.StatusBadRequest, codes.InvalidArgument, "invalid_argument"},
+	{db.ErrPrecondition, http.StatusPreconditionFailed, codes.FailedPrecondition, "precondition_failed"},
+	{db.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, codes.AlreadyExists, "idempotency_key_reused"},
+	{db.ErrAborted, http.StatusConflict, codes.Aborted, "batch_aborted"},
+	{db.ErrUnavailable, http.StatusServiceUnavailable, codes.Unavailable, "unavailable"},
+	{db.ErrIndeterminate, http.StatusGatewayTimeout, codes.DeadlineExceeded, "indeterminate"},
+	{db.ErrIndexExists, http.StatusConflict, codes.AlreadyExists, "index_exists"},
+	{query.ErrCompile, http.StatusBadRequest, codes.InvalidArgument, "invalid_filter"},
+	{query.ErrTooExpensive, http.StatusBadRequest, codes.InvalidArgument, "filter_too_expensive"},
+	{query.ErrInvalid, http.StatusBadRequest, codes.InvalidArgument, "invalid_argument"},
+	{feed.ErrInvalidToken, http.StatusBadRequest, codes.InvalidArgument, "invalid_token"},
+	{feed.ErrTokenTooOld, http.StatusGone, codes.OutOfRange, "token_too_old"},
+	{feed.ErrInvalidSpec, http.StatusBadRequest, codes.InvalidArgument, "invalid_argument"},
 }
+
+// Errors of request bodies, raised by the gateways themselves (gateway/grpc; gateway/rest
+// reports the same codes through its own checks).
+var (
+	ErrInvalidJSON  = errors.New("gateway: invalid JSON")
+	ErrJSONTooDeep  = errors.New("gateway: JSON too deep")
+	ErrBodyTooLarge = errors.New("gateway: body too large")
+)
 
 var messages = map[string]string{
 	"indeterminate": "the write's outcome is unknown: it may or may not have been applied; retry with the same Idempotency-Key",
@@ -75,7 +98,7 @@ var messages = map[string]string{
 func Lookup(err error) ErrorInfo {
 	for _, e := range table {
 		if errors.Is(err, e.err) {
-			info := ErrorInfo{HTTP: e.http, Code: e.code, Message: err.Error()}
+			info := ErrorInfo{HTTP: e.http, GRPC: e.grpc, Code: e.code, Message: err.Error()}
 			if m, ok := messages[e.code]; ok {
 				info.Message = m
 			}
@@ -95,5 +118,5 @@ func Lookup(err error) ErrorInfo {
 			return info
 		}
 	}
-	return ErrorInfo{HTTP: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+	return ErrorInfo{HTTP: http.StatusInternalServerError, GRPC: codes.Internal, Code: CodeInternal, Message: "internal error"}
 }
