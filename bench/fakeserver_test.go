@@ -63,6 +63,12 @@ func (f *fakeServer) count(coll string) int {
 	return n
 }
 
+func (f *fakeServer) anyDocs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.docs)
+}
+
 func (f *fakeServer) wait() {
 	if f.delay > 0 {
 		t := time.NewTimer(f.delay)

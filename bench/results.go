@@ -21,7 +21,8 @@ type Results struct {
 	Params     Params    `json:"params"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
-	// Interrupted is set when the run was stopped from outside before its end.
+	// Interrupted is set when the run stopped before its end (interrupted from outside, or
+	// by its MaxDuration bound); the figures are partial.
 	Interrupted bool        `json:"interrupted,omitempty"`
 	Load        *PhaseStats `json:"load,omitempty"`
 	Run         PhaseStats  `json:"run"`
@@ -54,7 +55,8 @@ type PhaseStats struct {
 	Rate     *RateStats `json:"rate,omitempty"`
 	ByOp     []OpStats  `json:"by_op"`
 	Timeline []Second   `json:"timeline,omitempty"`
-	// StoppedBy says what ended the phase: "duration", "ops", "done" or "interrupted".
+	// StoppedBy says what ended the phase: "duration", "ops", "done", "interrupted" or
+	// "max_duration".
 	StoppedBy string `json:"stopped_by"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -158,7 +159,7 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 	if ctx.Err() == nil {
 		res.Run = r.measure(ctx, workers, envs, rec, info)
 	} else {
-		res.Run.StoppedBy = "interrupted"
+		res.Run.StoppedBy = stopCause(ctx)
 	}
 	for i := range res.Run.ByOp {
 		if e, ok := info.Emulations[res.Run.ByOp[i].Op]; ok {
@@ -171,7 +172,8 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 	}
 	res.Verify = r.verify.stats(r.p.ReadConsistency != "local")
 	res.Verify.PostRun = post
-	res.Interrupted = res.Run.StoppedBy == "interrupted" || (res.Load != nil && res.Load.StoppedBy == "interrupted")
+	cut := func(s string) bool { return s == "interrupted" || s == "max_duration" }
+	res.Interrupted = cut(res.Run.StoppedBy) || (res.Load != nil && cut(res.Load.StoppedBy))
 	res.FinishedAt = time.Now().UTC()
 	res.Warnings = warnings(res)
 	return res, nil
@@ -230,9 +232,17 @@ func (r *runner) load(ctx context.Context, n int64) PhaseStats {
 	ps := PhaseStats{Seconds: round3(took.Seconds()), Ops: agg.steps, Errors: agg.stepErrs, ByOp: agg.results([]string{OpInsert}, took.Seconds()), StoppedBy: "done"}
 	ps.OpsPerSec = round1(float64(ps.Ops) / max(took.Seconds(), 1e-9))
 	if ctx.Err() != nil {
-		ps.StoppedBy = "interrupted"
+		ps.StoppedBy = stopCause(ctx)
 	}
 	return ps
+}
+
+// stopCause names why ctx ended: the run's own MaxDuration bound or an interruption.
+func stopCause(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "max_duration"
+	}
+	return "interrupted"
 }
 
 // Phases of the measured run.
@@ -379,7 +389,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			stoppedBy = "interrupted"
+			stoppedBy = stopCause(ctx)
 			break loop
 		case <-stopped:
 			timer.Stop()
@@ -536,6 +546,8 @@ func warnings(res *Results) []string {
 	switch res.Run.StoppedBy {
 	case "interrupted":
 		w = append(w, "the run was interrupted before its end: partial results")
+	case "max_duration":
+		w = append(w, fmt.Sprintf("the run hit its max duration (%s) before its end: partial results", res.Params.MaxDuration))
 	case "duration":
 		if res.Params.Ops > 0 && res.Run.Ops < res.Params.Ops {
 			w = append(w, fmt.Sprintf("stopped by the duration after %d of %d ops", res.Run.Ops, res.Params.Ops))

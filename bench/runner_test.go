@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -202,15 +203,25 @@ func TestOpenLoopHoldsRate(t *testing.T) {
 	f := newFakeServer(t)
 	p := tinyParams(f.addr(), "ycsb-b")
 	p.Ops = 0
+	p.Clients = 8
 	p.Rate = 300
-	p.Duration = time.Second
+	p.Duration = 1500 * time.Millisecond
 	res := run(t, p)
 	rs := res.Run.Rate
-	if rs == nil || !rs.Held || math.Abs(rs.Achieved-300) > 30 {
-		t.Fatalf("rate %+v", rs)
+	if rs == nil || res.Run.StoppedBy != "duration" {
+		t.Fatalf("rate %+v stopped by %s", rs, res.Run.StoppedBy)
 	}
-	if res.Run.StoppedBy != "duration" || math.Abs(float64(res.Run.Ops)-300) > 30 {
-		t.Fatalf("ops %d stopped by %s", res.Run.Ops, res.Run.StoppedBy)
+	if !rs.Held {
+		// The machine stalled (it is shared with other builds and tests): the verdict must
+		// say so and the lag must show a stall of at least 1% of the window (15 ms).
+		if rs.LagMaxUs < 15_000 {
+			t.Fatalf("rate not held without a stall: %+v", rs)
+		}
+		t.Logf("schedule slipped on a busy machine; reported as not held: %+v", rs)
+		return
+	}
+	if math.Abs(rs.Achieved-300) > 9 || math.Abs(float64(res.Run.Ops)-450) > 15 {
+		t.Fatalf("held, but achieved %.1f ops/s, %d ops; want 300 ops/s, 450 ops", rs.Achieved, res.Run.Ops)
 	}
 }
 
@@ -273,8 +284,28 @@ func TestRunStopsWhenInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Interrupted || res.Run.StoppedBy != "interrupted" || res.Run.Ops == 0 {
+	if !res.Interrupted || res.Run.StoppedBy != "max_duration" || res.Run.Ops == 0 {
 		t.Fatalf("interrupted %v stopped by %s ops %d", res.Interrupted, res.Run.StoppedBy, res.Run.Ops)
+	}
+
+	// Canceled from outside.
+	ctx, cancel = context.WithCancel(context.Background())
+	f2 := newFakeServer(t)
+	go func() {
+		// Cancel as soon as the run has written something (during the load).
+		deadline := time.Now().Add(10 * time.Second)
+		for f2.anyDocs() == 0 && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		cancel()
+	}()
+	p.Addrs = []string{f2.addr()}
+	res, err = Run(ctx, Config{Params: p}, DefaultRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted || res.Run.StoppedBy != "interrupted" {
+		t.Fatalf("interrupted %v stopped by %s", res.Interrupted, res.Run.StoppedBy)
 	}
 }
 

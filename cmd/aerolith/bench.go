@@ -22,6 +22,9 @@ import (
 // what was written: such figures must not be taken for results.
 var errVerifyFailed = errors.New("bench: verification failed: reads did not match what was written (see the warnings)")
 
+// errPartial is returned (exit status 1) after the report of a run that stopped early.
+var errPartial = errors.New("bench: the run stopped before its end; the figures above are partial")
+
 func newBenchCmd() *cobra.Command {
 	reg := bench.DefaultRegistry()
 	var (
@@ -171,6 +174,9 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, reg *bench.Registry
 	}
 	if res.Verify.Mismatches > 0 {
 		return errVerifyFailed
+	}
+	if res.Interrupted {
+		return errPartial
 	}
 	return nil
 }
