@@ -110,7 +110,6 @@ func committedEvents(d *DB) int {
 	return n
 }
 
-
 func TestChangeStreamFilterCheckpointsAndStarts(t *testing.T) {
 	d := openDB(t, t.TempDir(), freeAddr(t))
 	defer d.Close()
@@ -124,7 +123,11 @@ func TestChangeStreamFilterCheckpointsAndStarts(t *testing.T) {
 		return r
 	}
 	put("a", "1", `{"n":1}`)
-	mid := time.Now()
+	// Start times have millisecond resolution: start at the next millisecond and write
+	// the next event no earlier.
+	mid := time.UnixMilli(time.Now().UnixMilli() + 1)
+	for time.Now().Before(mid) {
+	}
 	for i := 2; i <= 5; i++ {
 		put("a", fmt.Sprint(i), fmt.Sprintf(`{"n":%d}`, i))
 	}

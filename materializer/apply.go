@@ -50,11 +50,6 @@ func (s *Shard) Apply(entries []log.Entry) error {
 			e.Results[j] = EncodeResults(rs)
 		}
 	}
-	if meta.LastTS != 0 {
-		if _, err := b.ExpireIdem(s.shard, meta.LastTS, expirePerBatch); err != nil {
-			return fmt.Errorf("materializer: shard %d: expire: %w", s.shard, err)
-		}
-	}
 	if meta != s.meta {
 		if err := b.SetMeta(s.shard, meta); err != nil {
 			return err
@@ -98,6 +93,12 @@ type plan struct {
 // appends their events and writes their effects into b. On any failure it writes nothing
 // (replayed writes excepted, which never write).
 func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cacheUpdate) ([]WriteResult, error) {
+	// Idempotency records expire by the command's time, a bounded number per command, so
+	// the outcome depends only on the sequence of commands, never on how raft batches them.
+	now := max(c.TS, meta.LastTS)
+	if _, err := b.ExpireIdem(s.shard, now, expirePerCommand); err != nil {
+		return nil, fmt.Errorf("expire: %w", err)
+	}
 	rs := make([]WriteResult, len(c.Writes))
 	failed := false
 	var todo []int
@@ -110,7 +111,7 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 		if err != nil {
 			return nil, err
 		}
-		if !ok || rec.Expiry <= c.TS {
+		if !ok || rec.Expiry <= now {
 			todo = append(todo, i)
 			continue
 		}

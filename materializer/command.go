@@ -223,5 +223,8 @@ func DecodeResults(b []byte) ([]WriteResult, error) {
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: results: %v", ErrCorruptCommand, err)
 	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: results: trailing bytes", ErrCorruptCommand)
+	}
 	return out, nil
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// expirePerBatch bounds how many expired idempotency records one applied batch deletes.
-const expirePerBatch = 256
+// expirePerCommand bounds how many expired idempotency records one command deletes.
+const expirePerCommand = 16
 
 // Config configures a Materializer.
 type Config struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 
 	"github.com/aerolithsdb/aerolith/log"
@@ -39,6 +40,7 @@ func (c Config) Validate() error {
 // DB is the L2 store.
 type DB struct {
 	db           *pdb.DB
+	dir          string
 	hits, misses atomic.Uint64
 }
 
@@ -61,7 +63,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: open %s: %w", cfg.Dir, err)
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, dir: cfg.Dir}, nil
 }
 
 // Close closes the store.
@@ -271,8 +273,18 @@ func (b *Batch) Idem(shard uint64, reqID string) (Idem, bool, error) {
 	return i, err == nil, err
 }
 
-// PutIdem remembers a result for reqID until i.Expiry.
+// PutIdem remembers a result for reqID until i.Expiry, replacing (with its expiry-index
+// entry) any earlier record of reqID.
 func (b *Batch) PutIdem(shard uint64, reqID string, i Idem) error {
+	old, ok, err := b.Idem(shard, reqID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := b.b.Delete(expiryKey(shard, uint64(old.Expiry), reqID), nil); err != nil {
+			return err
+		}
+	}
 	if err := b.set(idemKey(shard, reqID), encodeIdem(i)); err != nil {
 		return err
 	}
@@ -296,9 +308,17 @@ func (b *Batch) ExpireIdem(shard uint64, now log.Timestamp, limit int) (int, err
 		return 0, err
 	}
 	for _, k := range dead {
-		reqID := k[len(lo)+8:]
-		if err := b.b.Delete(idemKey(shard, string(reqID)), nil); err != nil {
+		reqID := string(k[len(lo)+8:])
+		expiry := log.Timestamp(binary.BigEndian.Uint64(k[len(lo) : len(lo)+8]))
+		// Delete the record only if this index entry is still its own.
+		rec, ok, err := b.Idem(shard, reqID)
+		if err != nil {
 			return 0, err
+		}
+		if ok && rec.Expiry == expiry {
+			if err := b.b.Delete(idemKey(shard, reqID), nil); err != nil {
+				return 0, err
+			}
 		}
 		if err := b.b.Delete(k, nil); err != nil {
 			return 0, err
@@ -373,14 +393,43 @@ var errSnapshotStopped = errors.New("pebble: snapshot stopped")
 // ErrCorruptSnapshot is returned when a snapshot stream fails its checksum or framing.
 var ErrCorruptSnapshot = errors.New("pebble: corrupt snapshot")
 
-// Restore replaces shard's state with a stream written by Snapshot.WriteTo.
+// Restore replaces shard's state with a stream written by Snapshot.WriteTo. The stream is
+// first copied to a file and verified whole, so a corrupt stream leaves the shard as it was.
+// The applied index is written last: if the process dies while the verified stream is being
+// applied, the shard reads as never applied and raft restores it again.
 func (d *DB) Restore(shard uint64, r io.Reader, done <-chan struct{}) error {
+	f, err := os.CreateTemp(d.dir, "restore-*.snap")
+	if err != nil {
+		return fmt.Errorf("pebble: restore: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, r); err != nil {
+		return fmt.Errorf("pebble: restore: %w", err)
+	}
+	for _, apply := range []bool{false, true} {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := d.restorePass(shard, f, done, apply); err != nil {
+			return err
+		}
+	}
+	return d.Sync()
+}
+
+// restorePass reads a snapshot stream and checks its checksum; with apply it also
+// replaces the shard's state with it.
+func (d *DB) restorePass(shard uint64, r io.Reader, done <-chan struct{}, apply bool) error {
 	lo, hi := shardBounds(shard)
 	br := newHashReader(r)
+	var applied []byte
 	b := d.db.NewBatch()
 	defer func() { b.Close() }()
-	if err := b.DeleteRange(lo, hi, nil); err != nil {
-		return err
+	if apply {
+		if err := b.DeleteRange(lo, hi, nil); err != nil {
+			return err
+		}
 	}
 	for {
 		select {
@@ -407,6 +456,13 @@ func (d *DB) Restore(shard uint64, r io.Reader, done <-chan struct{}) error {
 		if err != nil {
 			return err
 		}
+		if !apply {
+			continue
+		}
+		if len(k) == 1 && k[0] == kApplied {
+			applied = v
+			continue
+		}
 		if err := b.Set(append(append([]byte(nil), lo...), k...), v, nil); err != nil {
 			return err
 		}
@@ -423,10 +479,15 @@ func (d *DB) Restore(shard uint64, r io.Reader, done <-chan struct{}) error {
 	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
 		return fmt.Errorf("%w: checksum mismatch", ErrCorruptSnapshot)
 	}
-	if err := b.Commit(pdb.NoSync); err != nil {
-		return err
+	if !apply {
+		return nil
 	}
-	return d.Sync()
+	if applied != nil {
+		if err := b.Set(key(shard, kApplied), applied, nil); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pdb.NoSync)
 }
 
 // Events returns up to max encoded events of shard from index from (inclusive), in order.
