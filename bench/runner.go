@@ -396,8 +396,13 @@ loop:
 			stoppedBy = "ops"
 			break loop
 		case <-workersDone:
+			// Workers end on their own only when ctx ends or the Ops bound is reached,
+			// and select may see this before ctx.Done.
 			timer.Stop()
 			stoppedBy = "done"
+			if ctx.Err() != nil {
+				stoppedBy = stopCause(ctx)
+			}
 			break loop
 		case now = <-timer.C:
 		}

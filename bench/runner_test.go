@@ -365,3 +365,34 @@ func containsAny(list []string, sub string) bool {
 	}
 	return false
 }
+
+// TestRunLeavesNoGoroutines: Run owns every goroutine it starts (workers, collector,
+// progress, HTTP connections) and none outlives it.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	f := newFakeServer(t)
+	baseline := runtime.NumGoroutine()
+	p := tinyParams(f.addr(), "ycsb-a")
+	p.Clients = 8
+	p.Ops = 0
+	p.Duration = 300 * time.Millisecond
+	p.Warmup = 100 * time.Millisecond
+	var progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, Config{Params: p, Progress: &progress}, DefaultRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "run") {
+		t.Fatalf("no progress line: %q", progress.String())
+	}
+	// Connection goroutines (client and fake server side) end asynchronously after the
+	// client closes its idle connections: poll.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, %d before the run:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
+}
