@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -59,7 +60,9 @@ func plan(preds []Predicate, indexes []IndexDef) Plan {
 	return best
 }
 
-func samePath(a []string, b string) bool { return strings.Join(a, ".") == b }
+// samePath reports whether the filter path a names the index field b. It compares the
+// keys one by one: doc["o.b"] (one key with a dot) is not the index field "o.b" (o, then b).
+func samePath(a []string, b string) bool { return slices.Equal(a, SplitPath(b)) }
 
 // planIndex builds spans from equality/in conjuncts on a prefix of the index's fields and
 // range conjuncts on the next one. Score: 2 per equality field, 1 for a range.
