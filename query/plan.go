@@ -111,7 +111,7 @@ func planIndex(preds []Predicate, ix IndexDef) (Plan, int) {
 					desc = append(desc, fmt.Sprintf("%s %s %s", f, p.Op, valueText(p.Values[0])))
 				}
 			}
-			return Plan{Access: AccessIndex, Index: ix.Name, Spans: spans, Ranges: desc}, score + 1
+			return Plan{Access: AccessIndex, Index: ix.Name, Spans: spans, Ranges: desc, eqFields: score / 2}, score + 1
 		}
 		break
 	}
