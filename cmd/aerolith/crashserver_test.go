@@ -95,6 +95,7 @@ func startServer(t *testing.T, bin, logPath, header string, args ...string) *ser
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
