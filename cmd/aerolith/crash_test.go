@@ -225,6 +225,7 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 		"--data-dir", h.dataDir,
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", raftPort),
+		"--grpc-addr", "off", // not exercised here; a fixed default port could collide
 		"--node-id", "1",
 		"--shards", strconv.Itoa(crashShards),
 	}
@@ -892,7 +893,9 @@ func sameTime(a, b string) bool {
 	return ta.Equal(tb)
 }
 
-// mergePatch applies an RFC 7396 JSON merge patch to target without modifying either.
+// mergePatch applies an RFC 7396 JSON merge patch to target without modifying either. It
+// is deliberately separate from the materializer's: the test's oracle must not share the
+// server's bugs.
 func mergePatch(target, patch any) any {
 	p, ok := patch.(map[string]any)
 	if !ok {
