@@ -34,6 +34,7 @@ type QueryRequest struct {
 	Count       bool
 	Explain     bool
 	Consistency Consistency
+	AsOf        *AsOf // nil: the present
 }
 
 // QueryResult is a page of documents, or a count, and the plan when asked.
@@ -83,7 +84,11 @@ func (d *DB) Query(ctx context.Context, r QueryRequest) (*QueryResult, error) {
 			return nil, err
 		}
 	}
-	res, err := query.Run(ctx, q, source{d})
+	var src query.Source = source{d}
+	if r.AsOf != nil {
+		src = asOfSource{d: d, at: r.AsOf}
+	}
+	res, err := query.Run(ctx, q, src)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,7 @@ const (
 type Message struct {
 	Kind  Kind
 	Event *Envelope
+	Raw   *log.Event // the stored event behind Event
 	Token string
 }
 
@@ -209,13 +210,13 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		for range s.shards {
 			sh := s.shards[s.rr]
 			s.rr = (s.rr + 1) % len(s.shards)
-			env, err := s.step(sh)
+			env, raw, err := s.step(sh)
 			if err != nil {
 				return Message{}, err
 			}
 			if env != nil {
 				s.dirty, s.lastTok = false, time.Now()
-				return Message{Kind: KindEvent, Event: env, Token: env.Token}, nil
+				return Message{Kind: KindEvent, Event: env, Raw: raw, Token: env.Token}, nil
 			}
 		}
 		if s.pending() {
@@ -257,18 +258,18 @@ func (s *Subscription) pending() bool {
 
 // step passes shard's events until one matches (returned) or the shard's buffer and head
 // are exhausted (nil).
-func (s *Subscription) step(shard uint64) (*Envelope, error) {
+func (s *Subscription) step(shard uint64) (*Envelope, *log.Event, error) {
 	for {
 		if len(s.buf[shard]) == 0 {
 			if s.hub.Head(shard) <= s.pos[shard] {
-				return nil, nil
+				return nil, nil, nil
 			}
 			evs, err := s.store.Events(shard, s.pos[shard]+1, s.spec.ReadAhead)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if len(evs) == 0 || evs[0].Position.Index != s.pos[shard]+1 {
-				return nil, fmt.Errorf("feed: shard %d: event %d missing from the event store", shard, s.pos[shard]+1)
+				return nil, nil, fmt.Errorf("feed: shard %d: event %d missing from the event store", shard, s.pos[shard]+1)
 			}
 			s.buf[shard] = evs
 		}
@@ -278,10 +279,10 @@ func (s *Subscription) step(shard uint64) (*Envelope, error) {
 		s.dirty = true
 		env, err := s.envelope(&e)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if env != nil {
-			return env, nil
+			return env, &e, nil
 		}
 	}
 }

@@ -22,6 +22,7 @@ type queryRequest struct {
 	Count       bool     `json:"count"`
 	Explain     bool     `json:"explain"`
 	Consistency string   `json:"consistency"`
+	AsOf        string   `json:"as_of"`
 }
 
 // decodeStrict decodes a JSON body into v, refusing unknown fields.
@@ -49,8 +50,12 @@ func (s *Server) query(c *fiber.Ctx) error {
 	if err != nil {
 		return s.error(c, err)
 	}
+	asOf, err := db.ParseAsOf(req.AsOf)
+	if err != nil {
+		return s.error(c, err)
+	}
 	r := db.QueryRequest{
-		Collection: c.Params("c"), Filter: req.Filter, Limit: req.Limit, Cursor: req.Cursor,
+		AsOf: asOf, Collection: c.Params("c"), Filter: req.Filter, Limit: req.Limit, Cursor: req.Cursor,
 		Fields: req.Fields, Count: req.Count, Explain: req.Explain, Consistency: cons,
 	}
 	for _, sf := range req.Sort {

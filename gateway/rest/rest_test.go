@@ -281,3 +281,36 @@ func TestQueryAndIndexesOverHTTP(t *testing.T) {
 		t.Fatalf("drop again: %d %s", r.status, r.raw)
 	}
 }
+
+func TestEventsAndAsOfOverHTTP(t *testing.T) {
+	c := startNode(t)
+	first := c.do("PUT", "/v1/collections/h/docs/x", `{"v":1}`)
+	c.do("PUT", "/v1/collections/h/docs/x", `{"v":2}`)
+	ts := first.body["ts"].(string)
+	if r := c.do("GET", "/v1/collections/h/docs/x?as_of="+ts, ""); r.status != 200 || r.body["doc"].(map[string]any)["v"] != 1.0 {
+		t.Fatalf("as_of: %d %s", r.status, r.raw)
+	}
+	if r := c.do("GET", "/v1/collections/h/docs/x?as_of=yesterday", ""); r.status != 400 {
+		t.Fatalf("bad as_of: %d %s", r.status, r.raw)
+	}
+	r := c.do("GET", "/v1/events?collection=h&limit=1", "")
+	evs, _ := r.body["events"].([]any)
+	if r.status != 200 || len(evs) != 1 || r.body["next_cursor"] == "" {
+		t.Fatalf("events page: %d %s", r.status, r.raw)
+	}
+	req, _ := http.NewRequest("GET", c.base+"/v1/events?collection=h", nil)
+	req.Header.Set("Accept", "application/x-ndjson")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if res.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 2 || !strings.Contains(lines[1], `"version":2`) {
+		t.Fatalf("ndjson: %s %q", res.Header.Get("Content-Type"), raw)
+	}
+	if r := c.do("GET", "/v1/events?shard=abc", ""); r.status != 400 {
+		t.Fatalf("bad shard: %d %s", r.status, r.raw)
+	}
+}

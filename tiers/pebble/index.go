@@ -3,6 +3,7 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
@@ -213,4 +214,34 @@ func (d *DB) CountIndex(shard uint64, coll, name string) (int64, error) {
 	var n int64
 	err := d.ScanIndex(context.Background(), shard, coll, name, nil, nil, false, func(string) bool { n++; return true })
 	return n, err
+}
+
+// ScanVersions visits every version of every document of coll in shard, ordered by id and
+// then version, until fn returns false.
+func (d *DB) ScanVersions(ctx context.Context, shard uint64, coll string, fn func(id string, v Version) bool) error {
+	p := key(shard, kVersion, []byte(coll), []byte{0})
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rest := it.Key()[len(p):]
+		if len(rest) < 9 {
+			return fmt.Errorf("pebble: corrupt version key")
+		}
+		id := string(rest[:len(rest)-9])
+		v, err := decodeVersion(shard, binary.BigEndian.Uint64(rest[len(rest)-8:]), it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(id, v) {
+			break
+		}
+	}
+	return it.Error()
 }
