@@ -35,6 +35,8 @@ type Store interface {
 	CreateIndex(ctx context.Context, coll, name string, fields []string) (bool, error)
 	DropIndex(ctx context.Context, coll, name string) error
 	Indexes(ctx context.Context, coll string, c db.Consistency) ([]db.Index, error)
+	Events(ctx context.Context, r db.EventsRequest) (*db.EventsPage, error)
+	GetAsOf(ctx context.Context, collection, id string, a *db.AsOf, c db.Consistency) (db.Doc, error)
 	Ready() bool
 }
 
@@ -45,6 +47,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer   // served at /metrics when set
 	Registry prometheus.Registerer // the gateway's own metrics are registered here when set
+	// Routes, when set, adds routes of other gateways that share the HTTP port (the change
+	// streams of gateway/ws); it is called after the REST routes, before the 404 catch-all.
+	Routes func(fiber.Router)
 }
 
 // Validate reports every problem with c.
@@ -100,10 +105,14 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/collections/:c/indexes", s.indexes)
 	v1.Put("/collections/:c/indexes/:name", s.createIndex)
 	v1.Delete("/collections/:c/indexes/:name", s.dropIndex)
+	v1.Get("/events", s.events)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
+	}
+	if cfg.Routes != nil {
+		cfg.Routes(s.app)
 	}
 	s.app.Use(func(c *fiber.Ctx) error {
 		return s.fail(c, gateway.ErrorInfo{HTTP: fiber.StatusNotFound, Code: gateway.CodeNotFound, Message: "no such route: " + c.Method() + " " + c.Path()})
@@ -251,7 +260,16 @@ func (s *Server) get(c *fiber.Ctx) error {
 	if err != nil {
 		return s.error(c, err)
 	}
-	d, err := s.cfg.Store.Get(c.UserContext(), c.Params("c"), c.Params("id"), cons)
+	asOf, err := db.ParseAsOf(c.Query("as_of"))
+	if err != nil {
+		return s.error(c, err)
+	}
+	var d db.Doc
+	if asOf != nil {
+		d, err = s.cfg.Store.GetAsOf(c.UserContext(), c.Params("c"), c.Params("id"), asOf, cons)
+	} else {
+		d, err = s.cfg.Store.Get(c.UserContext(), c.Params("c"), c.Params("id"), cons)
+	}
 	if err != nil {
 		return s.error(c, err)
 	}
