@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
@@ -39,6 +40,11 @@ type Config struct {
 	ReadTimeout        time.Duration // bound on a linearizable read barrier (default 5s)
 	IdempotencyTTL     time.Duration // how long idempotency keys are remembered (default 24h)
 
+	// Signed checkpoints of each shard's head: every CheckpointEvents events or
+	// CheckpointInterval, whichever comes first (defaults 1000 and 10s).
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
+
 	MaxQueryLimit  int    // largest page a query may ask for (default 1000)
 	QueryCostLimit uint64 // CEL cost bound per document (default query.DefaultCostLimit)
 
@@ -66,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheBytes < 0 || c.BlockCacheBytes < 0 {
 		errs = append(errs, errors.New("cache sizes must not be negative"))
+	}
+	if c.CheckpointEvents < 0 || c.CheckpointInterval < 0 {
+		errs = append(errs, errors.New("checkpoint cadence must not be negative"))
 	}
 	if c.MaxQueryLimit < 0 {
 		errs = append(errs, errors.New("max query limit must not be negative"))
@@ -98,6 +107,12 @@ func (c *Config) setDefaults() {
 	if c.MaxQueryLimit == 0 {
 		c.MaxQueryLimit = 1000
 	}
+	if c.CheckpointEvents == 0 {
+		c.CheckpointEvents = DefaultCheckpointEvents
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +130,7 @@ type DB struct {
 	clock    *log.Clock
 	compiler *query.Compiler
 	hub      *feed.Hub
+	key      *audit.Key
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -140,6 +156,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil), compiler: compiler,
 		hub: feed.NewHub(), backfillKick: make(chan struct{}, 1)}
+	if d.key, err = audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, "audit")); err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
 	if d.store, err = l2.Open(l2.Config{Dir: filepath.Join(cfg.DataDir, "store"), CacheBytes: cfg.BlockCacheBytes, Logger: cfg.Logger}); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
@@ -171,8 +190,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
+	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
 	cfg.Logger.Info("database ready", "shards", cfg.Shards, "node", cfg.NodeID, "dc", cfg.DC)
 	return d, nil
 }

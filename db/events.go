@@ -2,13 +2,11 @@ package db
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
@@ -29,45 +27,11 @@ type EventsRequest struct {
 	Limit      int       // 0: 100; at most 10000
 }
 
-// EventRecord is one stored event as the audit view shows it: every field the hash chain
-// covers, the body, and the hashes.
-type EventRecord struct {
-	Position    log.Position    `json:"position"`
-	TS          string          `json:"ts"`
-	HLC         uint64          `json:"hlc"`
-	Origin      string          `json:"origin"`
-	Op          string          `json:"op"`
-	Collection  string          `json:"collection"`
-	ID          string          `json:"id"`
-	Version     uint64          `json:"version"`
-	PrevVersion uint64          `json:"prev_version"`
-	Principal   string          `json:"principal"`
-	RequestID   string          `json:"request_id,omitempty"`
-	Body        json.RawMessage `json:"body,omitempty"`
-	BodyBase64  string          `json:"body_base64,omitempty"` // a body that is not JSON
-	PrevHash    string          `json:"prev_hash"`
-	Hash        string          `json:"hash"`
-}
+// EventRecord is one stored event as the audit view shows it.
+type EventRecord = audit.Record
 
 // RecordOf renders an event for the audit view.
-func RecordOf(e *log.Event) EventRecord {
-	r := EventRecord{
-		Position: e.Position, TS: e.TS.String(), HLC: uint64(e.TS), Origin: e.Origin, Op: e.Op.String(),
-		Collection: e.Collection, ID: e.ID, Version: e.Version, PrevVersion: e.PrevVersion,
-		Principal: e.Principal, RequestID: e.RequestID,
-		PrevHash: hex.EncodeToString(e.PrevHash[:]),
-	}
-	h := e.Hash()
-	r.Hash = hex.EncodeToString(h[:])
-	if len(e.Body) > 0 {
-		if json.Valid(e.Body) {
-			r.Body = e.Body
-		} else {
-			r.BodyBase64 = base64.StdEncoding.EncodeToString(e.Body)
-		}
-	}
-	return r
-}
+func RecordOf(e *log.Event) EventRecord { return audit.RecordOf(e) }
 
 // EventsPage is one page of the event log.
 type EventsPage struct {

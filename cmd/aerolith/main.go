@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServerCmd())
 	root.AddCommand(newClientCmds()...)
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newAuditCmd())
 	return root
 }
 

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/gateway"
 	"github.com/aerolithsdb/aerolith/log"
@@ -37,6 +39,10 @@ type Store interface {
 	Indexes(ctx context.Context, coll string, c db.Consistency) ([]db.Index, error)
 	Events(ctx context.Context, r db.EventsRequest) (*db.EventsPage, error)
 	GetAsOf(ctx context.Context, collection, id string, a *db.AsOf, c db.Consistency) (db.Doc, error)
+	Keys() []db.PublicKey
+	Verify(ctx context.Context, shard, from, to uint64) (audit.Report, error)
+	Export(ctx context.Context, w io.Writer) error
+	Shards() int
 	Ready() bool
 }
 
@@ -106,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 	v1.Put("/collections/:c/indexes/:name", s.createIndex)
 	v1.Delete("/collections/:c/indexes/:name", s.dropIndex)
 	v1.Get("/events", s.events)
+	v1.Get("/audit/keys", s.auditKeys)
+	v1.Get("/audit/verify", s.auditVerify)
+	v1.Get("/audit/export", s.auditExport)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {

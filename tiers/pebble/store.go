@@ -514,3 +514,32 @@ func (d *DB) Version(k tiers.Key, version uint64) (Version, bool, error) {
 	ver, err := decodeVersion(k.Shard, version, v)
 	return ver, err == nil, err
 }
+
+// Node-local records live outside every shard's range, so they are in no snapshot and no
+// digest: 'k' shard index → a signed checkpoint this node made.
+const kCheckpoint byte = 'k'
+
+func checkpointKey(shard, index uint64) []byte {
+	b := []byte{kCheckpoint}
+	b = binary.BigEndian.AppendUint64(b, shard)
+	return binary.BigEndian.AppendUint64(b, index)
+}
+
+// PutCheckpoint stores a checkpoint record durably.
+func (d *DB) PutCheckpoint(shard, index uint64, rec []byte) error {
+	return d.db.Set(checkpointKey(shard, index), rec, pdb.Sync)
+}
+
+// Checkpoints returns the checkpoint records of shard with from <= index <= to.
+func (d *DB) Checkpoints(shard, from, to uint64) ([][]byte, error) {
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: checkpointKey(shard, from), UpperBound: checkpointKey(shard, to+1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out [][]byte
+	for it.First(); it.Valid(); it.Next() {
+		out = append(out, append([]byte(nil), it.Value()...))
+	}
+	return out, it.Error()
+}
