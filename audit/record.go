@@ -177,3 +177,28 @@ func VerifyExport(r io.Reader, trusted map[string]ed25519.PublicKey) ([]Report, 
 	}
 	return out, nil
 }
+
+// ReadEvents reads the events of an export, per shard in index order.
+func ReadEvents(r io.Reader) (map[uint64][]log.Event, error) {
+	out := map[uint64][]log.Event{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var l exportLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("audit: line %d: %w", line, err)
+		}
+		if l.Type != "event" || l.Event == nil {
+			continue
+		}
+		e, err := l.Event.Event()
+		if err != nil {
+			return nil, fmt.Errorf("audit: line %d: %w", line, err)
+		}
+		out[e.Position.Shard] = append(out[e.Position.Shard], *e)
+	}
+	for _, evs := range out {
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Position.Index < evs[j].Position.Index })
+	}
+	return out, sc.Err()
+}

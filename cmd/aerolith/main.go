@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newClientCmds()...)
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newReplayCmd())
 	return root
 }
 

@@ -65,3 +65,12 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 	})
 	return nil
 }
+
+// digest answers the live store's state digest and the position it reflects.
+func (s *Server) digest(c *fiber.Ctx) error {
+	d, err := s.cfg.Store.StateDigest()
+	if err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(d)
+}

@@ -43,6 +43,7 @@ type Store interface {
 	Verify(ctx context.Context, shard, from, to uint64) (audit.Report, error)
 	Export(ctx context.Context, w io.Writer) error
 	Shards() int
+	StateDigest() (db.StateDigest, error)
 	Ready() bool
 }
 
@@ -115,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/audit/keys", s.auditKeys)
 	v1.Get("/audit/verify", s.auditVerify)
 	v1.Get("/audit/export", s.auditExport)
+	v1.Get("/admin/digest", s.digest)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
