@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -70,7 +71,7 @@ type feedStore struct{ d *DB }
 func (f feedStore) Shards() []uint64 { return f.d.shardIDs() }
 
 func (f feedStore) Events(shard, from uint64, max int) ([]log.Event, error) {
-	raw, err := f.d.store.Events(shard, from, max)
+	raw, err := f.d.events(context.Background(), shard, from, max)
 	if err != nil {
 		return nil, err
 	}

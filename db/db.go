@@ -17,6 +17,7 @@ import (
 	"github.com/aerolithsdb/aerolith/materializer"
 	"github.com/aerolithsdb/aerolith/query"
 	"github.com/aerolithsdb/aerolith/tiers"
+	"github.com/aerolithsdb/aerolith/tiers/archive"
 	"github.com/aerolithsdb/aerolith/tiers/memory"
 	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,16 @@ type Config struct {
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
 
+	// The archive (L4): events beyond RetainEvents from a shard's head (default 100000;
+	// negative: never by count), or older than RetainAge (0: never by age), move in
+	// segments of SegmentEvents (default 4096) to ArchiveDir (default <DataDir>/archive),
+	// checked every ArchiveInterval (default 1s; negative: only when asked).
+	RetainEvents    int
+	RetainAge       time.Duration
+	SegmentEvents   int
+	ArchiveDir      string
+	ArchiveInterval time.Duration
+
 	MaxQueryLimit  int    // largest page a query may ask for (default 1000)
 	QueryCostLimit uint64 // CEL cost bound per document (default query.DefaultCostLimit)
 
@@ -72,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheBytes < 0 || c.BlockCacheBytes < 0 {
 		errs = append(errs, errors.New("cache sizes must not be negative"))
+	}
+	if c.SegmentEvents < 0 || c.RetainAge < 0 {
+		errs = append(errs, errors.New("segment size and retention age must not be negative"))
 	}
 	if c.CheckpointEvents < 0 || c.CheckpointInterval < 0 {
 		errs = append(errs, errors.New("checkpoint cadence must not be negative"))
@@ -107,6 +121,18 @@ func (c *Config) setDefaults() {
 	if c.MaxQueryLimit == 0 {
 		c.MaxQueryLimit = 1000
 	}
+	if c.RetainEvents == 0 {
+		c.RetainEvents = DefaultRetainEvents
+	}
+	if c.SegmentEvents == 0 {
+		c.SegmentEvents = DefaultSegmentEvents
+	}
+	if c.ArchiveDir == "" {
+		c.ArchiveDir = filepath.Join(c.DataDir, "archive")
+	}
+	if c.ArchiveInterval == 0 {
+		c.ArchiveInterval = time.Second
+	}
 	if c.CheckpointEvents == 0 {
 		c.CheckpointEvents = DefaultCheckpointEvents
 	}
@@ -131,6 +157,7 @@ type DB struct {
 	compiler *query.Compiler
 	hub      *feed.Hub
 	key      *audit.Key
+	archive  *archive.Archive
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -157,6 +184,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil), compiler: compiler,
 		hub: feed.NewHub(), backfillKick: make(chan struct{}, 1)}
 	if d.key, err = audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, "audit")); err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if d.archive, err = archive.Open(ctx, archive.Dir{Path: cfg.ArchiveDir}); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	if d.store, err = l2.Open(l2.Config{Dir: filepath.Join(cfg.DataDir, "store"), CacheBytes: cfg.BlockCacheBytes, Logger: cfg.Logger}); err != nil {
@@ -193,6 +223,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
+	if cfg.ArchiveInterval > 0 {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.archiveLoop(bctx) }()
+	}
 	cfg.Logger.Info("database ready", "shards", cfg.Shards, "node", cfg.NodeID, "dc", cfg.DC)
 	return d, nil
 }
@@ -207,6 +241,7 @@ func (d *DB) Close() error {
 		}
 		err := d.host.Close()
 		d.codec.Close()
+		d.archive.Close()
 		d.closeErr = errors.Join(err, d.store.Close())
 	})
 	return d.closeErr

@@ -30,7 +30,7 @@ func (c *tierCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *tierCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range []tiers.Stats{c.d.cache.Stats(), c.d.store.Stats()} {
+	for _, st := range []tiers.Stats{c.d.cache.Stats(), c.d.store.Stats(), c.d.archive.Stats()} {
 		ch <- prometheus.MustNewConstMetric(c.items, prometheus.GaugeValue, float64(st.Items), st.Tier)
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes), st.Tier)
 		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), st.Tier)

@@ -44,6 +44,7 @@ type Store interface {
 	Export(ctx context.Context, w io.Writer) error
 	Shards() int
 	StateDigest() (db.StateDigest, error)
+	Tiers() db.TierStats
 	Ready() bool
 }
 
@@ -117,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/audit/verify", s.auditVerify)
 	v1.Get("/audit/export", s.auditExport)
 	v1.Get("/admin/digest", s.digest)
+	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {

@@ -74,7 +74,9 @@ func digest(snap *pdb.Snapshot, shard uint64) (log.Hash, error) {
 	var buf []byte
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()[len(lo):]
-		if len(k) == 1 && k[0] == kApplied {
+		// Events are left out: the shard meta's head hash commits to all of them, and
+		// which of them still sit in L2 rather than the archive is a node's own affair.
+		if len(k) == 1 && k[0] == kApplied || k[0] == kEvent {
 			continue
 		}
 		buf = binary.AppendUvarint(buf[:0], uint64(len(k)))
@@ -89,9 +91,9 @@ func digest(snap *pdb.Snapshot, shard uint64) (log.Hash, error) {
 }
 
 // StateDigest returns the SHA-256 of the part of a shard's state that its events alone
-// determine — the shard meta (event count, last timestamp, head hash), documents,
-// versions, the event store and collection counts — and the index of the shard's last
-// event, both from one snapshot. Replaying the same events into an empty store gives the
+// determine — the shard meta (event count, last timestamp, and the head hash, which
+// commits to every event), documents, versions and collection counts — and the index of
+// the shard's last event, both from one snapshot. Replaying the same events into an empty store gives the
 // same digest; idempotency records, index entries and the applied raft index are left out.
 func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
 	snap := d.db.NewSnapshot()
@@ -108,7 +110,7 @@ func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()[len(lo):]
 		switch k[0] {
-		case kMeta, kDoc, kVersion, kEvent, kCount:
+		case kMeta, kDoc, kVersion, kCount:
 		default:
 			continue
 		}

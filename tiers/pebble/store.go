@@ -170,8 +170,9 @@ func (d *DB) Stats() tiers.Stats {
 }
 
 // Digest returns the SHA-256 of a shard's materialized state: every key and value in its
-// range except the applied raft index. Replicas that applied the same events have equal
-// digests.
+// range except the applied raft index and the events themselves (the head hash in the
+// shard meta commits to those; L4 may hold some of them). Replicas that applied the same
+// events have equal digests.
 func (d *DB) Digest(shard uint64) (log.Hash, error) {
 	snap := d.db.NewSnapshot()
 	defer snap.Close()
@@ -542,4 +543,24 @@ func (d *DB) Checkpoints(shard, from, to uint64) ([][]byte, error) {
 		out = append(out, append([]byte(nil), it.Value()...))
 	}
 	return out, it.Error()
+}
+
+// FirstEvent returns the smallest event index of shard still in L2 (0 when none).
+func (d *DB) FirstEvent(shard uint64) (uint64, error) {
+	lo := key(shard, kEvent)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: key(shard, kEvent+1)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.First() {
+		return 0, it.Error()
+	}
+	return binary.BigEndian.Uint64(it.Key()[len(lo):]), nil
+}
+
+// DeleteEvents removes the events [from, to] of shard from L2, once they are durable in
+// the archive. It is local to this node.
+func (d *DB) DeleteEvents(shard, from, to uint64) error {
+	return d.db.DeleteRange(eventKey(shard, from), eventKey(shard, to+1), pdb.NoSync)
 }

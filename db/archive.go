@@ -1,0 +1,153 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/tiers"
+)
+
+// Archive defaults.
+const (
+	DefaultRetainEvents  = 100_000
+	DefaultSegmentEvents = 4096
+)
+
+// events returns up to max encoded events of shard from index from on, reading the
+// archive (L4) for what has left L2. Events are archived before L2 drops them, so a
+// miss in L2 below the archive's end means "read the archive again".
+func (d *DB) events(ctx context.Context, shard, from uint64, max int) ([][]byte, error) {
+	var out [][]byte
+	for len(out) < max {
+		next := from + uint64(len(out))
+		if next <= d.archive.Archived(shard) {
+			recs, err := d.archive.Events(ctx, shard, next, max-len(out))
+			if err != nil {
+				return nil, err
+			}
+			if len(recs) == 0 {
+				return nil, fmt.Errorf("db: shard %d: event %d is neither archived nor in the store", shard, next)
+			}
+			out = append(out, recs...)
+			continue
+		}
+		first, err := d.store.FirstEvent(shard)
+		if err != nil {
+			return nil, err
+		}
+		if first > next {
+			if next <= d.archive.Archived(shard) {
+				continue // archived and dropped meanwhile
+			}
+			return nil, fmt.Errorf("db: shard %d: event %d missing (L2 starts at %d, archive ends at %d)", shard, next, first, d.archive.Archived(shard))
+		}
+		recs, err := d.store.Events(shard, next, max-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+		break
+	}
+	return out, nil
+}
+
+// archiveLoop moves old events to the archive every ArchiveInterval.
+func (d *DB) archiveLoop(ctx context.Context) {
+	tick := time.NewTicker(d.cfg.ArchiveInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := d.archiveOnce(ctx); err != nil && ctx.Err() == nil {
+			d.cfg.Logger.Warn("archiving failed", "err", err)
+		}
+	}
+}
+
+// archiveOnce writes every full segment of events past the retention window to the
+// archive and then drops them from L2. It returns how many events it moved.
+func (d *DB) archiveOnce(ctx context.Context) (int, error) {
+	moved := 0
+	seg := uint64(d.cfg.SegmentEvents)
+	for _, s := range d.shardIDs() {
+		upto, err := d.archivable(s)
+		if err != nil {
+			return moved, err
+		}
+		for {
+			done := d.archive.Archived(s)
+			if upto < done+seg {
+				break
+			}
+			recs, err := d.store.Events(s, done+1, int(seg))
+			if err != nil {
+				return moved, err
+			}
+			if uint64(len(recs)) != seg {
+				return moved, fmt.Errorf("db: shard %d: %d events from %d in L2, want %d", s, len(recs), done+1, seg)
+			}
+			if err := d.archive.Put(ctx, s, done+1, recs); err != nil {
+				return moved, err
+			}
+			if err := d.store.DeleteEvents(s, done+1, done+seg); err != nil {
+				return moved, err
+			}
+			moved += len(recs)
+			d.cfg.Logger.Debug("archived events", "shard", s, "from", done+1, "to", done+seg)
+		}
+	}
+	return moved, nil
+}
+
+// archivable returns the last index of shard the retention rules let go: older than
+// RetainEvents from the head, or older than RetainAge.
+func (d *DB) archivable(shard uint64) (uint64, error) {
+	head := d.hub.Head(shard)
+	var upto uint64
+	if n := uint64(d.cfg.RetainEvents); d.cfg.RetainEvents > 0 && head > n {
+		upto = head - n
+	}
+	if d.cfg.RetainAge > 0 {
+		cutoff := log.TimestampOf(time.Now().Add(-d.cfg.RetainAge))
+		lo, hi := d.archive.Archived(shard)+1, head+1 // first event at or after cutoff lies in [lo, hi]
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			raw, err := d.events(context.Background(), shard, mid, 1)
+			if err != nil {
+				return 0, err
+			}
+			e, err := d.codec.Decode(raw[0])
+			if err != nil {
+				return 0, err
+			}
+			if e.TS >= cutoff {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		upto = max(upto, lo-1)
+	}
+	return upto, nil
+}
+
+// TierStats is what GET /v1/tiers reports.
+type TierStats struct {
+	Tiers            []tiers.Stats `json:"tiers"`
+	ArchiveRatio     float64       `json:"archive_compression_ratio"`
+	ArchiveReadMeanS float64       `json:"archive_read_mean_seconds"`
+}
+
+// Tiers reports each tier's items, bytes, hits and misses, and the archive's compression.
+func (d *DB) Tiers() TierStats {
+	return TierStats{
+		Tiers:            []tiers.Stats{d.cache.Stats(), d.store.Stats(), d.archive.Stats()},
+		ArchiveRatio:     d.archive.CompressionRatio(),
+		ArchiveReadMeanS: d.archive.MeanRead().Seconds(),
+	}
+}
