@@ -54,6 +54,8 @@ func newClientCmds() []*cobra.Command {
 		newDeleteCmd(cf),
 		newHistoryCmd(cf),
 		newCollectionsCmd(cf),
+		newQueryCmd(cf),
+		newIndexCmd(cf),
 	}
 	addr := os.Getenv(addrEnv)
 	if addr == "" {
@@ -349,11 +351,28 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
 // do sends one request and prints the answer. path is already escaped.
 func (c *client) do(cmd *cobra.Command, method, path string, q url.Values, h http.Header, body []byte) error {
+	status, raw, err := c.send(cmd.Context(), method, path, q, h, body, method != http.MethodGet)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return fmt.Errorf("server answered %s with a body that is not JSON: %.200q", status, raw)
+	}
+	out.WriteByte('\n')
+	_, err = cmd.OutOrStdout().Write(out.Bytes())
+	return err
+}
+
+// send sends one request and returns the status line and body of a 2xx answer; other
+// answers become an *apiError. path is already escaped. write says whether the request
+// changes data (a query is a POST that does not), for the message of a lost answer.
+func (c *client) send(ctx context.Context, method, path string, q url.Values, h http.Header, body []byte, write bool) (string, []byte, error) {
 	u := c.base.String() + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
@@ -361,7 +380,7 @@ func (c *client) do(cmd *cobra.Command, method, path string, q url.Values, h htt
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return "", nil, fmt.Errorf("build request: %w", err)
 	}
 	for k, vs := range h {
 		req.Header[k] = vs
@@ -372,33 +391,31 @@ func (c *client) do(cmd *cobra.Command, method, path string, q url.Values, h htt
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.transportError(method, err)
+		return "", nil, c.lostAnswer(write, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes))
 	if err != nil {
-		return c.transportError(method, err)
+		return "", nil, c.lostAnswer(write, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp, raw)
+		return "", nil, decodeError(resp, raw)
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, raw, "", "  "); err != nil {
-		return fmt.Errorf("server answered %s with a body that is not JSON: %.200q", resp.Status, raw)
-	}
-	out.WriteByte('\n')
-	_, err = cmd.OutOrStdout().Write(out.Bytes())
-	return err
+	return resp.Status, raw, nil
 }
 
 // transportError explains a request that got no answer. A write that timed out may still
 // have been applied, so the message says so.
 func (c *client) transportError(method string, err error) error {
+	return c.lostAnswer(method != http.MethodGet, err)
+}
+
+// lostAnswer is transportError for a request that is a write or not whatever its method.
+func (c *client) lostAnswer(write bool, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	write := method != http.MethodGet
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		if write {
