@@ -55,6 +55,13 @@ type Params struct {
 	ScanLength     int    `json:"scan_length"`      // workload E: scans are uniform in [1, ScanLength]; default 100
 	BatchSize      int    `json:"batch_size"`       // write-batch: writes per POST /v1/batch; default 100
 	WriteAllFields bool   `json:"write_all_fields"` // YCSB update = PUT of the full record instead of PATCH of one field
+	// QueryIndex, for the query suite: "both" (the default: indexes are built and every
+	// query runs as an indexed and as a full-scan operation), "indexed" or "full_scan"
+	// (no index is built).
+	QueryIndex string `json:"query_index,omitempty"`
+	// QueryKinds, for the query suite: the queries to run, of eq, range, topk and count;
+	// default all four.
+	QueryKinds []string `json:"query_kinds,omitempty"`
 	// Collection to use; default a fresh one per run, "bench_<suite>_<8 hex digits>", so
 	// that a run's data is exactly what it wrote.
 	Collection    string `json:"collection"`

@@ -6,9 +6,12 @@
 //
 // A Suite has a name and a constructor of a Workload; a Workload makes one Worker per
 // client; a Worker's Step does one operation. DefaultRegistry lists the suites that ship:
-// YCSB core workloads A–F ("ycsb-a" … "ycsb-f"), "write" and "write-batch". Adding a
-// suite is one file (suite_<name>.go, with a constructor returning a Suite) plus one line
-// in DefaultRegistry. There is no init-time registration and no global registry.
+// YCSB core workloads A–F ("ycsb-a" … "ycsb-f"), "write", "write-batch" and "query". Adding
+// a suite is one file (suite_<name>.go, with a constructor returning a Suite) plus one line
+// in DefaultRegistry. There is no init-time registration and no global registry. A suite
+// whose documents are not Records (the query suite's orders) implements DataSet: the
+// runner loads its documents, lets it prepare the target (build indexes) and has it check
+// the post-run sample.
 //
 // # Runs
 //
@@ -26,7 +29,9 @@
 // acknowledged version of every key. A sample of reads (VerifyFraction) is decoded and
 // checked for integrity and, for linearizable reads, for staleness; VerifySample keys are
 // read back after the run. Mismatches are counted as errors of the read under codes
-// verify_<kind> and reported in Results.Verify and the warnings, never dropped.
+// verify_<kind> and reported in Results.Verify and the warnings, never dropped. The query
+// suite knows the data it loaded and compares a sample of query answers whole with it
+// (verify_wrong_answer).
 //
 // # Concurrency
 //

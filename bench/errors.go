@@ -46,6 +46,7 @@ const (
 	VerifyWrongID       = "wrong_id"       // the answer is for another document
 	VerifyMissing       = "missing"        // a document whose write was acknowledged is not found
 	VerifyBadJSON       = "bad_json"       // the body does not decode
+	VerifyWrongAnswer   = "wrong_answer"   // a query's answer is not what the loaded data gives
 )
 
 // VerifyError reports a read whose answer differs from what was written.

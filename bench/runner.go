@@ -21,7 +21,8 @@ import (
 // MaxDuration; canceling ctx stops it early with the results so far (Interrupted set).
 //
 // Run returns an error only when the run could not be made (invalid config, unknown suite,
-// target not ready); failed operations are counted in the results, never returned.
+// target not ready, a DataSet's Prepare failed); failed operations are counted in the
+// results, never returned.
 func Run(ctx context.Context, cfg Config, reg *Registry) (*Results, error) {
 	p := cfg.Params.withDefaults()
 	if err := p.Validate(); err != nil {
@@ -105,6 +106,9 @@ func (r *runner) env(id int, stream uint64, rec *recorder) *WorkerEnv {
 	if rs, ok := c.(rangeScanner); ok {
 		e.rangeOps = rs
 	}
+	if ds, ok := r.wl.(DataSet); ok {
+		e.data = ds
+	}
 	return e
 }
 
@@ -127,6 +131,10 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 	res.Shape.Clients = r.p.Clients
 	res.Shape.PayloadBytes = r.records.PayloadBytes()
 	res.Shape.DocBytes = r.records.DocBytes()
+	ds, ownData := r.wl.(DataSet)
+	if ownData {
+		res.Shape.DocBytes = len(ds.AppendDoc(nil, 0))
+	}
 	res.Shape.FieldCount = r.p.FieldCount
 	res.Shape.FieldLength = r.p.FieldLength
 	if r.p.Suite == "write-batch" {
@@ -144,6 +152,12 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 	if info.LoadRecords > 0 && !r.p.SkipLoad {
 		load := r.load(ctx, info.LoadRecords)
 		res.Load = &load
+	}
+	if ownData && ctx.Err() == nil {
+		// An error after ctx ended is the interruption, reported as such below.
+		if err := ds.Prepare(ctx, r.env(0, 1<<42, newRecorder(1))); err != nil && ctx.Err() == nil {
+			return nil, err
+		}
 	}
 
 	rec := newRecorder(r.shards())
@@ -483,7 +497,12 @@ func (r *runner) postVerify(ctx context.Context) *OpStats {
 				}
 				opCtx, cancel := context.WithTimeout(ctx, r.p.OpTimeout)
 				t := time.Now()
-				err := e.read(opCtx, n, true)
+				var err error
+				if e.data != nil {
+					err = e.data.ReadBack(opCtx, e, n)
+				} else {
+					err = e.read(opCtx, n, true)
+				}
 				e.Observe(opVerify, t, one(err), err)
 				cancel()
 			}

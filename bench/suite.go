@@ -19,6 +19,9 @@ import (
 type Suite struct {
 	Name    string
 	Summary string
+	// RecordCount is the record count the command line uses for this suite when none is
+	// given (0: the command's default).
+	RecordCount int64
 	// New checks the parameters this suite cares about and builds a workload for one run.
 	// p has its defaults applied and has been validated.
 	New func(p Params) (Workload, error)
@@ -38,6 +41,21 @@ type Worker interface {
 	// records what it did through the WorkerEnv, and returns the first error it met (nil
 	// when everything succeeded). start is the step's planned start (open loop) or now.
 	Step(ctx context.Context, start time.Time) error
+}
+
+// DataSet is implemented by a Workload whose documents are its own rather than Records
+// (the query suite). The runner then loads key numbers 0..LoadRecords-1 with AppendDoc,
+// calls Prepare after the load and before it makes the workers, and checks the post-run
+// sample with ReadBack instead of reading Records back.
+type DataSet interface {
+	// AppendDoc appends the document of key number n (its id is KeyName(n)).
+	AppendDoc(buf []byte, n int64) []byte
+	// Prepare readies the target for the measured phase (builds indexes, say). An error
+	// ends the run before it is measured.
+	Prepare(ctx context.Context, env *WorkerEnv) error
+	// ReadBack reads key number n and checks it against what AppendDoc wrote, counting
+	// the check in the verification results.
+	ReadBack(ctx context.Context, env *WorkerEnv, n int64) error
 }
 
 // WorkloadInfo describes a workload for the runner and the report.
@@ -79,6 +97,7 @@ func DefaultRegistry() *Registry {
 		ycsbSuite("a"), ycsbSuite("b"), ycsbSuite("c"), ycsbSuite("d"), ycsbSuite("e"), ycsbSuite("f"),
 		writeSuite(),
 		writeBatchSuite(),
+		querySuite(),
 	)
 }
 
@@ -131,11 +150,27 @@ type WorkerEnv struct {
 	postRun  bool // reads are the post-run verification
 	discard  bool // the current step began in the warmup: record nothing
 	rangeOps rangeScanner
+	data     DataSet // the workload's own documents, when it has them
+}
+
+// appendDoc appends the full document of key number n at generation gen: a Record, or the
+// workload's own document when it has a DataSet.
+func (e *WorkerEnv) appendDoc(buf []byte, n int64, gen uint64) []byte {
+	if e.data != nil {
+		return e.data.AppendDoc(buf, n)
+	}
+	return e.Records.AppendDoc(buf, KeyName(n), gen)
 }
 
 // Observe records an operation that started at start: err nil means success. items is
 // the number of documents it handled successfully (see OpStats.Items).
 func (e *WorkerEnv) Observe(op string, start time.Time, items int, err error) {
+	e.ObserveLatency(op, time.Since(start), items, err)
+}
+
+// ObserveLatency is Observe with a latency the worker measured itself, to leave out work
+// done after the answer arrived (checking a large answer, say).
+func (e *WorkerEnv) ObserveLatency(op string, lat time.Duration, items int, err error) {
 	if e.discard {
 		return
 	}
@@ -143,7 +178,7 @@ func (e *WorkerEnv) Observe(op string, start time.Time, items int, err error) {
 		e.shard.observe(op, 0, items, errorCode(err))
 		return
 	}
-	e.shard.observe(op, time.Since(start), items, "")
+	e.shard.observe(op, lat, items, "")
 }
 
 // ObserveItemErrors records n failed items of a batch operation under an error code.
@@ -202,7 +237,7 @@ func (e *WorkerEnv) check(id string, doc *Document, floor int64) error {
 // PutKey writes the full record of key n (an insert when createOnly) as op.
 func (e *WorkerEnv) PutKey(ctx context.Context, op string, n int64, createOnly bool, start time.Time) error {
 	id := KeyName(n)
-	e.buf = e.Records.AppendDoc(e.buf[:0], id, e.Rand.Uint64())
+	e.buf = e.appendDoc(e.buf[:0], n, e.Rand.Uint64())
 	v, err := e.Client.Put(ctx, e.Collection, id, e.buf, createOnly)
 	if err == nil {
 		e.Tracker.Acked(n, v)

@@ -88,7 +88,7 @@ func batchPut(ctx context.Context, e *WorkerEnv, op string, nums []int64, create
 	offs := make([]int, 0, len(nums)+1)
 	for _, n := range nums {
 		offs = append(offs, len(d))
-		d = e.Records.AppendDoc(d, KeyName(n), e.Rand.Uint64())
+		d = e.appendDoc(d, n, e.Rand.Uint64())
 	}
 	offs = append(offs, len(d))
 	for i, n := range nums {

@@ -67,8 +67,12 @@ Examples:
 				}
 				p.FieldLength = (valueSize + p.FieldCount - 1) / p.FieldCount
 			}
-			if _, ok := reg.Get(p.Suite); !ok {
+			suite, ok := reg.Get(p.Suite)
+			if !ok {
 				return usageError(fmt.Errorf("%w %q (have %s)", bench.ErrUnknownSuite, p.Suite, strings.Join(reg.Names(), ", ")))
+			}
+			if !f.Changed("record-count") && suite.RecordCount > 0 {
+				p.RecordCount = suite.RecordCount
 			}
 			check := p
 			if p.Embedded {
@@ -96,7 +100,7 @@ Examples:
 	f.DurationVar(&p.Warmup, "warmup", 5*time.Second, "run this long before measuring; discarded")
 	f.DurationVar(&p.MaxDuration, "max-duration", 0, "hard bound on the whole run including the load (default warmup+duration+10m, or 1h with --ops alone)")
 	f.DurationVar(&p.OpTimeout, "op-timeout", 10*time.Second, "timeout of each request")
-	f.Int64Var(&p.RecordCount, "record-count", 10000, "records loaded (YCSB) or keys written to (write suites)")
+	f.Int64Var(&p.RecordCount, "record-count", 10000, "records loaded (YCSB, query) or keys written to (write suites); the query suite's default is 200000")
 	f.IntVar(&p.FieldCount, "field-count", 10, "fields per record")
 	f.IntVar(&p.FieldLength, "field-length", 100, "bytes per field (at least 16)")
 	f.IntVar(&valueSize, "value-size", 0, "bytes of field data per document; sets --field-length to value-size/field-count")
@@ -105,6 +109,8 @@ Examples:
 	f.IntVar(&p.ScanLength, "scan-length", 100, "YCSB E: scans read uniform [1, scan-length] records")
 	f.IntVar(&p.BatchSize, "batch-size", 100, "write-batch: writes per POST /v1/batch (≤ 1000)")
 	f.BoolVar(&p.WriteAllFields, "write-all-fields", false, "YCSB update = PUT of the whole record (default: PATCH of one field)")
+	f.StringVar(&p.QueryIndex, "query-index", "", "query suite: both (the default: each query indexed and as a full scan, interleaved), indexed, or full_scan (no index built)")
+	f.StringSliceVar(&p.QueryKinds, "query-kinds", nil, "query suite: the queries to run, of eq, range, topk, count (default all)")
 	f.StringVar(&p.Collection, "collection", "", "collection to use (default: a fresh bench_<suite>_<hex> per run)")
 	f.BoolVar(&p.SkipLoad, "skip-load", false, "do not load; use records loaded before into --collection with the same --record-count")
 	f.IntVar(&p.LoadBatchSize, "load-batch-size", 100, "records per batch in the load phase (1: single PUTs)")
