@@ -31,6 +31,9 @@ type Record struct {
 	// BodyBase64 carries the exact body bytes: always in exports (JSON re-encoding may
 	// change bytes), and whenever the body is not JSON.
 	BodyBase64 string `json:"body_base64,omitempty"`
+	// Redacted: the body was erased; BodySHA256 is what the chain covers.
+	Redacted   bool   `json:"redacted,omitempty"`
+	BodySHA256 string `json:"body_sha256,omitempty"`
 	PrevHash   string `json:"prev_hash"`
 	Hash       string `json:"hash"`
 }
@@ -42,12 +45,13 @@ func RecordOf(e *log.Event) Record {
 		Collection: e.Collection, ID: e.ID, Version: e.Version, PrevVersion: e.PrevVersion,
 		Principal: e.Principal, RequestID: e.RequestID, PrevHash: HashHex(e.PrevHash), Hash: HashHex(e.Hash()),
 	}
-	if len(e.Body) > 0 {
-		if json.Valid(e.Body) {
-			r.Body = e.Body
-		} else {
-			r.BodyBase64 = base64.StdEncoding.EncodeToString(e.Body)
-		}
+	switch {
+	case e.Redacted:
+		r.Redacted, r.BodySHA256 = true, HashHex(e.BodyHash())
+	case len(e.Body) > 0 && json.Valid(e.Body):
+		r.Body = e.Body
+	case len(e.Body) > 0:
+		r.BodyBase64 = base64.StdEncoding.EncodeToString(e.Body)
 	}
 	return r
 }
@@ -63,7 +67,13 @@ func (r *Record) Event() (*log.Event, error) {
 		Collection: r.Collection, ID: r.ID, Version: r.Version, PrevVersion: r.PrevVersion,
 		Principal: r.Principal, RequestID: r.RequestID, Body: r.Body,
 	}
-	if r.BodyBase64 != "" {
+	if r.Redacted {
+		h, err := hex.DecodeString(r.BodySHA256)
+		if err != nil || len(h) != len(log.Hash{}) {
+			return nil, fmt.Errorf("body_sha256 is not a SHA-256")
+		}
+		e.Body, e.Redacted = h, true
+	} else if r.BodyBase64 != "" {
 		b, err := base64.StdEncoding.DecodeString(r.BodyBase64)
 		if err != nil {
 			return nil, fmt.Errorf("body: %w", err)
@@ -106,7 +116,7 @@ func (w *Writer) Key(node uint64, id string, pub ed25519.PublicKey) error {
 // Event writes an event line with its exact body bytes.
 func (w *Writer) Event(e *log.Event) error {
 	r := RecordOf(e)
-	if len(e.Body) > 0 {
+	if len(e.Body) > 0 && !e.Redacted {
 		r.BodyBase64 = base64.StdEncoding.EncodeToString(e.Body)
 	}
 	return w.enc.Encode(exportLine{Type: "event", Event: &r})

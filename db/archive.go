@@ -30,6 +30,9 @@ func (d *DB) events(ctx context.Context, shard, from uint64, max int) ([][]byte,
 			if len(recs) == 0 {
 				return nil, fmt.Errorf("db: shard %d: event %d is neither archived nor in the store", shard, next)
 			}
+			if recs, err = d.mask(shard, next, recs); err != nil {
+				return nil, err
+			}
 			out = append(out, recs...)
 			continue
 		}
@@ -150,4 +153,24 @@ func (d *DB) Tiers() TierStats {
 		ArchiveRatio:     d.archive.CompressionRatio(),
 		ArchiveReadMeanS: d.archive.MeanRead().Seconds(),
 	}
+}
+
+// mask erases the bodies of archived events redacted after they were archived.
+func (d *DB) mask(shard, from uint64, recs [][]byte) ([][]byte, error) {
+	masked, err := d.store.Masked(shard, from, from+uint64(len(recs))-1)
+	if err != nil || len(masked) == 0 {
+		return recs, err
+	}
+	for i := range recs {
+		if !masked[from+uint64(i)] {
+			continue
+		}
+		e, err := d.codec.Decode(recs[i])
+		if err != nil {
+			return nil, err
+		}
+		e.Redact()
+		recs[i] = d.codec.Encode(&e)
+	}
+	return recs, nil
 }

@@ -86,8 +86,8 @@ func (f feedStore) Events(shard, from uint64, max int) ([]log.Event, error) {
 
 func (f feedStore) Body(shard uint64, coll, id string, version uint64) ([]byte, bool, error) {
 	v, ok, err := f.d.store.Version(tiers.Key{Shard: shard, Collection: coll, ID: id}, version)
-	if err != nil || !ok {
-		return nil, ok, err
+	if err != nil || !ok || v.Op == log.OpDelete {
+		return nil, false, err
 	}
 	return v.Body, true, nil
 }

@@ -291,7 +291,7 @@ func (w *Write) validate() error {
 		if json.Unmarshal(w.Body, &probe) != nil || probe == nil {
 			return fmt.Errorf("%w: body must be a JSON object", ErrInvalidDocument)
 		}
-	case log.OpDelete:
+	case log.OpDelete, log.OpRedact:
 	default:
 		return fmt.Errorf("%w: unknown operation %d", ErrInvalidArgument, w.Op)
 	}
@@ -529,7 +529,8 @@ type Version struct {
 	TS        log.Timestamp
 	Principal string
 	Position  log.Position
-	Body      json.RawMessage // the document after this version; nil after a delete
+	Body      json.RawMessage // the document after this version; nil after a delete or a redaction
+	Redacted  bool
 }
 
 // History returns every version of a document, oldest first; ErrNotFound when it never
@@ -551,7 +552,7 @@ func (d *DB) History(ctx context.Context, collection, id string, c Consistency) 
 	}
 	out := make([]Version, len(vs))
 	for i, v := range vs {
-		out[i] = Version{Version: v.Version, Op: v.Op, TS: v.TS, Principal: v.Principal, Position: v.Position, Body: v.Body}
+		out[i] = Version{Version: v.Version, Op: v.Op, TS: v.TS, Principal: v.Principal, Position: v.Position, Body: v.Body, Redacted: v.Redacted}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -228,4 +229,17 @@ func (s asOfSource) Get(ctx context.Context, shard uint64, coll, id string) (que
 		return query.RawDoc{}, false, err
 	}
 	return query.RawDoc{ID: id, Version: doc.Version, TS: doc.TS.Time(), Stamp: uint64(doc.TS), Body: doc.Body}, true, nil
+}
+
+// Redact erases the bodies of a document's past versions (all of them when it is
+// deleted) and records who did it and why as an event. The hash chain still verifies.
+func (d *DB) Redact(ctx context.Context, principal, collection, id, reason string) (Result, error) {
+	if reason == "" {
+		return Result{}, fmt.Errorf("%w: a redaction needs a reason", ErrInvalidArgument)
+	}
+	body, err := json.Marshal(map[string]string{"reason": reason})
+	if err != nil {
+		return Result{}, err
+	}
+	return d.Write(ctx, principal, Write{Op: log.OpRedact, Collection: collection, ID: id, Body: body})
 }

@@ -43,6 +43,7 @@ const (
 	OpCreate = "c"
 	OpUpdate = "u"
 	OpDelete = "d"
+	OpRedact = "r" // the bodies of the document's past versions were erased
 )
 
 func eventType(op string) string {

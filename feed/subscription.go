@@ -19,8 +19,8 @@ type Store interface {
 	Shards() []uint64
 	// Events returns up to max events of shard starting at index from, in order.
 	Events(shard, from uint64, max int) ([]log.Event, error)
-	// Body returns the document as of one version (nil after a delete); ok is false when
-	// the version is unknown.
+	// Body returns the document as of one version (nil when redacted); ok is false when
+	// the version is unknown or is a delete.
 	Body(shard uint64, collection, id string, version uint64) (body []byte, ok bool, err error)
 	// Earliest returns the smallest event index shard still serves (1 when it serves all).
 	Earliest(shard uint64) (uint64, error)
@@ -293,21 +293,30 @@ func (s *Subscription) envelope(e *log.Event) (*Envelope, error) {
 		return nil, nil
 	}
 	sh := e.Position.Shard
+	if e.Op == log.OpRedact {
+		// Delivered to every subscriber of the collection whatever its filter: they hold
+		// copies of the erased bodies.
+		env := &Envelope{
+			EventID: EventID(e.Origin, e.Position), Source: Source{Cluster: s.spec.Cluster, DC: s.spec.DC, Shard: sh},
+			Time: e.TS.String(), Op: OpRedact, Type: "aerolith.document.redacted", Collection: e.Collection, ID: e.ID,
+			Version: e.Version, Principal: e.Principal, Position: e.Position, Token: s.Token(),
+		}
+		return env, nil
+	}
 	op := OpUpdate
 	var before, after []byte
+	prevLive := false
 	if e.PrevVersion > 0 && (s.spec.IncludeBefore || e.Op != log.OpDelete) {
 		b, ok, err := s.store.Body(sh, e.Collection, e.ID, e.PrevVersion)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			before = b
-		}
+		before, prevLive = b, ok
 	}
 	switch {
 	case e.Op == log.OpDelete:
 		op = OpDelete
-	case before == nil:
+	case !prevLive:
 		op = OpCreate
 	}
 	switch e.Op {

@@ -10,7 +10,7 @@ import (
 // The event encoding, version 1:
 //
 //	version  byte (1)
-//	flags    byte (bit 0: body is zstd-compressed)
+//	flags    byte (bit 0: body is zstd-compressed; bit 1: body redacted, the field holds its SHA-256)
 //	shard, index, ts           uvarint
 //	origin                     string
 //	op                         byte
@@ -25,7 +25,8 @@ import (
 const (
 	codecVersion   byte = 1
 	flagCompressed byte = 1 << 0
-	knownFlags          = flagCompressed
+	flagRedacted   byte = 1 << 1
+	knownFlags          = flagCompressed | flagRedacted
 )
 
 // DefaultCompressThreshold is the body size from which bodies are zstd-compressed.
@@ -64,7 +65,9 @@ func (c *Codec) Close() { c.dec.Close() }
 // Append appends the encoding of e to b.
 func (c *Codec) Append(b []byte, e *Event) []byte {
 	body, flags := e.Body, byte(0)
-	if len(body) >= c.threshold {
+	if e.Redacted {
+		flags = flagRedacted
+	} else if len(body) >= c.threshold {
 		z := c.enc.EncodeAll(body, make([]byte, 0, len(body)/2))
 		if len(z) < len(body) {
 			body, flags = z, flagCompressed
@@ -121,10 +124,15 @@ func (c *Codec) Decode(b []byte) (Event, error) {
 	if r.Len() != 0 {
 		return Event{}, fmt.Errorf("%w: %d trailing bytes", ErrCorruptEvent, r.Len())
 	}
-	if e.Op < OpPut || e.Op > OpDelete {
+	if e.Op < OpPut || e.Op > OpRedact {
 		return Event{}, fmt.Errorf("%w: unknown op %d", ErrCorruptEvent, e.Op)
 	}
-	if flags&flagCompressed != 0 {
+	if flags&flagRedacted != 0 {
+		if flags&flagCompressed != 0 || len(body) != len(Hash{}) {
+			return Event{}, fmt.Errorf("%w: redacted body is not a SHA-256", ErrCorruptEvent)
+		}
+		e.Body, e.Redacted = append([]byte(nil), body...), true
+	} else if flags&flagCompressed != 0 {
 		out, err := c.dec.DecodeAll(body, nil)
 		if err != nil {
 			return Event{}, fmt.Errorf("%w: body: %v", ErrCorruptEvent, err)

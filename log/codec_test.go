@@ -208,7 +208,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown flag bit 7", encodeRaw(1, 0x80, log.OpPut, nil)},
 		{"known and unknown flags", encodeRaw(1, 0x81, log.OpPut, nil)},
 		{"op 0", encodeRaw(1, 0, 0, nil)},
-		{"op 4", encodeRaw(1, 0, 4, nil)},
+		{"op 5", encodeRaw(1, 0, 5, nil)},
 		{"op 255", encodeRaw(1, 0, 255, nil)},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"trailing bytes", append(append([]byte(nil), good...), "garbage"...)},

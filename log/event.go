@@ -15,6 +15,7 @@ const (
 	OpPut    Op = 1 // create or replace the whole document
 	OpPatch  Op = 2 // JSON merge patch (RFC 7396) of an existing document
 	OpDelete Op = 3 // delete; the history stays
+	OpRedact Op = 4 // erase the bodies of the document's past versions; records who and why
 )
 
 func (o Op) String() string {
@@ -25,6 +26,8 @@ func (o Op) String() string {
 		return "patch"
 	case OpDelete:
 		return "delete"
+	case OpRedact:
+		return "redact"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -38,6 +41,8 @@ func ParseOp(s string) (Op, bool) {
 		return OpPatch, true
 	case "delete":
 		return OpDelete, true
+	case "redact":
+		return OpRedact, true
 	}
 	return 0, false
 }
@@ -66,7 +71,8 @@ type Event struct {
 	ID          string
 	Version     uint64 // the document's version after this event (1 for the first write)
 	PrevVersion uint64 // the version it replaced; 0 when the document did not exist
-	Body        []byte // the document (put), the merge patch (patch), empty (delete)
+	Body        []byte // the document (put), the merge patch (patch), empty (delete); the body's SHA-256 once Redacted
+	Redacted    bool   // the body was erased; Body holds its SHA-256, so the chain still verifies
 	Principal   string // who wrote it; "anonymous" until authentication is configured
 	RequestID   string // client request id (idempotency key)
 	PrevHash    Hash   // Hash() of the previous event in the shard; zero for the first
@@ -74,7 +80,22 @@ type Event struct {
 
 // BodyHash returns the SHA-256 of the body. The chain covers bodies only through this
 // digest, so a body can be redacted later without breaking the chain.
-func (e *Event) BodyHash() Hash { return sha256.Sum256(e.Body) }
+func (e *Event) BodyHash() Hash {
+	if e.Redacted {
+		var h Hash
+		copy(h[:], e.Body)
+		return h
+	}
+	return sha256.Sum256(e.Body)
+}
+
+// Redact erases the body, keeping its hash.
+func (e *Event) Redact() {
+	if !e.Redacted {
+		h := e.BodyHash()
+		e.Body, e.Redacted = h[:], true
+	}
+}
 
 // Hash returns the event's chain hash: SHA-256 over its metadata, its body hash and the
 // previous event's hash. Every replica computes the same value for the same event.

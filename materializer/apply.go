@@ -87,6 +87,8 @@ type plan struct {
 	existed bool // a record (live or tombstone) existed
 	live    bool // the document existed and was not deleted
 	next    tiers.Doc
+	// eventBody, for a redaction, is the body its event records.
+	eventBody []byte
 }
 
 // applyCommand decides every write of c against the current state, then, if all succeed,
@@ -151,11 +153,27 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 		switch {
 		case w.HasIfMatch && w.IfMatch != liveVersion, w.IfNoneMatch && p.live:
 			rs[i] = WriteResult{Status: StatusPrecondition, Current: liveVersion}
-		case w.Op != log.OpPut && !p.live:
+		case w.Op == log.OpRedact && !p.existed:
+			rs[i] = WriteResult{Status: StatusNotFound}
+		case w.Op != log.OpPut && w.Op != log.OpRedact && !p.live:
 			rs[i] = WriteResult{Status: StatusNotFound}
 		}
 		if rs[i].Status != 0 {
 			failed = true
+			continue
+		}
+		if w.Op == log.OpRedact {
+			body, current, err := redactionBody(w.Body, cur)
+			if err != nil {
+				rs[i] = WriteResult{Status: StatusInvalid}
+				failed = true
+				continue
+			}
+			p.next, p.eventBody = cur, body
+			if current != nil {
+				p.next.Body = current // replaying: the redaction carries the current document
+			}
+			plans = append(plans, p)
 			continue
 		}
 		p.next = tiers.Doc{Version: cur.Version + 1}
@@ -194,6 +212,14 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 
 	for _, p := range plans {
 		w := &c.Writes[p.i]
+		if w.Op == log.OpRedact {
+			r, err := s.applyRedaction(b, meta, c, w, &p, ups)
+			if err != nil {
+				return nil, err
+			}
+			rs[p.i] = r
+			continue
+		}
 		meta.LastIndex++
 		ts := max(c.TS, meta.LastTS+1)
 		meta.LastTS = ts

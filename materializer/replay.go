@@ -1,9 +1,12 @@
 package materializer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/tiers"
+	l2 "github.com/aerolithsdb/aerolith/tiers/pebble"
 )
 
 // CommandOf returns the command that, applied to the state before e, appends e again:
@@ -22,6 +25,12 @@ func CommandOf(e *log.Event) Command {
 func (s *Shard) Replay(events []log.Event) error {
 	for i := range events {
 		e := &events[i]
+		if e.Redacted {
+			if err := s.appendRedacted(e); err != nil {
+				return err
+			}
+			continue
+		}
 		cmd := CommandOf(e)
 		entry := []log.Entry{{Index: s.applied + 1, Cmds: [][]byte{EncodeCommand(&cmd)}}}
 		if err := s.Apply(entry); err != nil {
@@ -38,5 +47,52 @@ func (s *Shard) Replay(events []log.Event) error {
 			return fmt.Errorf("materializer: replay of %s produced another event (hash differs)", e.Position)
 		}
 	}
+	return nil
+}
+
+// appendRedacted re-appends an event whose body was erased: the event as stored, a version
+// without a body, and the document's record. Its body cannot be re-applied, so the
+// document's body stays a placeholder until a later event (a put, a delete, or the
+// redaction itself, which records the current document) sets it.
+func (s *Shard) appendRedacted(e *log.Event) error {
+	if e.Position.Index != s.meta.LastIndex+1 || e.PrevHash != s.meta.Head {
+		return fmt.Errorf("materializer: replay of %s does not continue the chain", e.Position)
+	}
+	b := s.m.cfg.Store.NewBatch()
+	defer b.Close()
+	k := tiers.Key{Shard: s.shard, Collection: e.Collection, ID: e.ID}
+	prev, err := b.Doc(k)
+	live := err == nil && !prev.Deleted
+	if err != nil && !errors.Is(err, tiers.ErrNotFound) {
+		return err
+	}
+	if err := b.PutEvent(e.Position, s.m.cfg.Codec.Encode(e)); err != nil {
+		return err
+	}
+	next := tiers.Doc{Version: e.Version, TS: e.TS, Position: e.Position, Body: []byte("{}")}
+	if err := b.PutDoc(k, next); err != nil {
+		return err
+	}
+	if err := b.PutVersion(k, l2.Version{Version: e.Version, Op: e.Op, TS: e.TS, Principal: e.Principal, Position: e.Position, Redacted: true}); err != nil {
+		return err
+	}
+	if !live {
+		if err := b.AddCount(s.shard, e.Collection, 1); err != nil {
+			return err
+		}
+	}
+	meta := s.meta
+	meta.LastIndex, meta.LastTS, meta.Head = e.Position.Index, e.TS, e.Hash()
+	if err := b.SetMeta(s.shard, meta); err != nil {
+		return err
+	}
+	s.applied++
+	if err := b.SetApplied(s.shard, s.applied); err != nil {
+		return err
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	s.meta = meta
 	return nil
 }

@@ -74,3 +74,22 @@ func (s *Server) digest(c *fiber.Ctx) error {
 	}
 	return c.JSON(d)
 }
+
+// redact erases the bodies of a document's past versions: {"reason": "…"}.
+func (s *Server) redact(c *fiber.Ctx) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := s.decodeStrict(c.Body(), &req); err != nil {
+		return s.error(c, err)
+	}
+	p, err := s.principal(c)
+	if err != nil {
+		return s.error(c, err)
+	}
+	r, err := s.cfg.Store.Redact(c.UserContext(), p, c.Params("c"), c.Params("id"), req.Reason)
+	if err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(toWriteResponse(r))
+}

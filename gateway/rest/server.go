@@ -45,6 +45,7 @@ type Store interface {
 	Shards() int
 	StateDigest() (db.StateDigest, error)
 	Tiers() db.TierStats
+	Redact(ctx context.Context, principal, collection, id, reason string) (db.Result, error)
 	Ready() bool
 }
 
@@ -108,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Patch("/collections/:c/docs/:id", s.patch)
 	v1.Delete("/collections/:c/docs/:id", s.delete)
 	v1.Get("/collections/:c/docs/:id/history", s.history)
+	v1.Post("/collections/:c/docs/:id/redact", s.redact)
 	v1.Post("/batch", s.batch)
 	v1.Post("/collections/:c/query", s.query)
 	v1.Get("/collections/:c/indexes", s.indexes)
@@ -297,6 +299,7 @@ type versionResponse struct {
 	Principal string          `json:"principal"`
 	Position  log.Position    `json:"position"`
 	Doc       json.RawMessage `json:"doc"`
+	Redacted  bool            `json:"redacted,omitempty"`
 }
 
 func (s *Server) history(c *fiber.Ctx) error {
@@ -310,7 +313,7 @@ func (s *Server) history(c *fiber.Ctx) error {
 	}
 	out := make([]versionResponse, len(vs))
 	for i, v := range vs {
-		out[i] = versionResponse{Version: v.Version, Op: v.Op.String(), TS: v.TS.String(), Principal: v.Principal, Position: v.Position, Doc: v.Body}
+		out[i] = versionResponse{Version: v.Version, Op: v.Op.String(), TS: v.TS.String(), Principal: v.Principal, Position: v.Position, Doc: v.Body, Redacted: v.Redacted}
 		if v.Body == nil {
 			out[i].Doc = json.RawMessage("null")
 		}

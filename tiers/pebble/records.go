@@ -22,7 +22,8 @@ type Version struct {
 	TS        log.Timestamp
 	Principal string
 	Position  log.Position
-	Body      []byte // the document after this version; nil after a delete
+	Body      []byte // the document after this version; nil after a delete or a redaction
+	Redacted  bool   // the body was erased by a redaction
 }
 
 // Idem is a remembered write result for an idempotency key.
@@ -70,7 +71,11 @@ func encodeVersion(v Version) []byte {
 	b = append(b, byte(v.Op))
 	b = wire.AppendUvarint(b, uint64(v.TS))
 	b = wire.AppendString(b, v.Principal)
-	return wire.AppendBytes(b, v.Body)
+	b = wire.AppendBytes(b, v.Body)
+	if v.Redacted {
+		b = append(b, 1)
+	}
+	return b
 }
 
 func decodeVersion(shard, version uint64, val []byte) (Version, error) {
@@ -82,6 +87,9 @@ func decodeVersion(shard, version uint64, val []byte) (Version, error) {
 	v.Principal = r.String()
 	if body := r.Bytes(); len(body) > 0 {
 		v.Body = append([]byte(nil), body...)
+	}
+	if r.Len() > 0 {
+		v.Redacted = r.Byte() == 1
 	}
 	if err := r.Err(); err != nil {
 		return Version{}, fmt.Errorf("pebble: corrupt version record: %w", err)

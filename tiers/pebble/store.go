@@ -564,3 +564,42 @@ func (d *DB) FirstEvent(shard uint64) (uint64, error) {
 func (d *DB) DeleteEvents(shard, from, to uint64) error {
 	return d.db.DeleteRange(eventKey(shard, from), eventKey(shard, to+1), pdb.NoSync)
 }
+
+// kMask marks events redacted after they left L2 for the archive, whose segments are
+// immutable: readers erase the body on the way out.
+const kMask byte = 'r'
+
+// Version returns one version of a document's history as of the batch.
+func (b *Batch) Version(k tiers.Key, version uint64) (Version, bool, error) {
+	v, ok, err := b.get(versionKey(k.Shard, k.Collection, k.ID, version))
+	if err != nil || !ok {
+		return Version{}, false, err
+	}
+	ver, err := decodeVersion(k.Shard, version, v)
+	return ver, err == nil, err
+}
+
+// Event returns an encoded event as of the batch (ok false when it is not in L2).
+func (b *Batch) Event(pos log.Position) ([]byte, bool, error) {
+	return b.get(eventKey(pos.Shard, pos.Index))
+}
+
+// MaskEvent records that the event at pos is redacted.
+func (b *Batch) MaskEvent(pos log.Position) error {
+	return b.set(key(pos.Shard, kMask, u64(pos.Index)), nil)
+}
+
+// Masked returns which events of shard in [from, to] are redacted by mask.
+func (d *DB) Masked(shard, from, to uint64) (map[uint64]bool, error) {
+	p := key(shard, kMask)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: key(shard, kMask, u64(from)), UpperBound: key(shard, kMask, u64(to+1))})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[uint64]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		out[binary.BigEndian.Uint64(it.Key()[len(p):])] = true
+	}
+	return out, it.Error()
+}
