@@ -25,8 +25,14 @@ type Config struct {
 	Dir      string // directory for the raft log (created)
 	Shards   int    // raft groups; shard ids are 1..Shards (default 4)
 	// InitialMembers maps replica id to raft address for a new shard. Default: this node
-	// alone.
+	// alone. Every node of a static cluster passes the same map and runs a replica of
+	// every shard (replica id = node id), so the replication factor is the member count.
+	// It is read only when the raft data is created; a restart keeps the membership it
+	// has.
 	InitialMembers map[uint64]string
+	// DrainTimeout bounds how long Close spends handing the leadership of the shards this
+	// node leads to other members (default 3s; negative: do not hand over).
+	DrainTimeout time.Duration
 
 	RTT          time.Duration // round-trip estimate, raft's tick (default 10ms)
 	ElectionRTT  uint64        // election timeout in RTTs (default 50)
@@ -74,10 +80,13 @@ func (c *Config) setDefaults() {
 		c.MaxBatchBytes = 4 << 20
 	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 4
+		c.MaxInFlight = 16
 	}
 	if c.ProposeTimeout == 0 {
 		c.ProposeTimeout = 5 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 3 * time.Second
 	}
 	if c.InitialMembers == nil {
 		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
@@ -112,9 +121,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("election RTT %d must exceed twice the heartbeat RTT %d", c.ElectionRTT, c.HeartbeatRTT))
 	}
 	if c.InitialMembers != nil {
-		if _, ok := c.InitialMembers[c.NodeID]; !ok {
-			errs = append(errs, fmt.Errorf("initial members do not include node %d", c.NodeID))
-		}
+		errs = append(errs, validateMembers(c.InitialMembers, c.NodeID, c.RaftAddr)...)
 	}
 	return errors.Join(errs...)
 }
@@ -134,6 +141,7 @@ type Host struct {
 	cfg      Config
 	nh       *dragonboat.NodeHost
 	batchers map[uint64]*batcher
+	shards   map[uint64]*replica
 	metrics  *metrics
 	log      *slog.Logger
 
@@ -170,6 +178,7 @@ func Open(cfg Config) (*Host, error) {
 		cfg:      cfg,
 		nh:       nh,
 		batchers: make(map[uint64]*batcher, cfg.Shards),
+		shards:   make(map[uint64]*replica, cfg.Shards),
 		metrics:  newMetrics(cfg.Registerer),
 		log:      cfg.Logger,
 		stop:     make(chan struct{}),
@@ -190,8 +199,10 @@ func Open(cfg Config) (*Host, error) {
 			SnapshotEntries:    cfg.SnapshotEntries,
 			CompactionOverhead: cfg.SnapshotEntries / 2,
 		}
+		rep := &replica{}
+		h.shards[shard] = rep
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
-			return &adapter{sm: cfg.NewStateMachine(shard)}
+			return &adapter{sm: cfg.NewStateMachine(shard), applied: &rep.applied}
 		}
 		if err := nh.StartOnDiskReplica(members, false, create, rc); err != nil {
 			nh.Close()
@@ -214,9 +225,13 @@ func (h *Host) Shards() int { return h.cfg.Shards }
 func (h *Host) ShardOf(collection, id string) uint64 { return ShardOf(collection, id, h.cfg.Shards) }
 
 // WaitReady blocks until every shard has a leader and this replica has applied everything
-// committed before the call, or ctx ends.
+// committed before the call, or ctx ends. The leader may be another node: the barrier is a
+// ReadIndex the leader confirms, so a follower is ready once it has caught up.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+		if err := h.pollLeader(ctx, s, func(uint64) bool { return true }); err != nil {
+			return fmt.Errorf("%w: shard %d has no leader: %v", ErrUnavailable, s, err)
+		}
 		if err := h.ReadBarrier(ctx, s); err != nil {
 			return fmt.Errorf("log: shard %d not ready: %w", s, err)
 		}
@@ -349,8 +364,10 @@ func (h *Host) isClosed() bool {
 	}
 }
 
-// Close stops the batchers, answers queued commands with ErrClosed (they were never
-// proposed), and stops the NodeHost, which closes every state machine. Idempotent.
+// Close hands the leadership of the shards this node leads to other members (Drain,
+// bounded by DrainTimeout), stops the batchers, answers queued commands with ErrClosed
+// (they were never proposed), and stops the NodeHost, which closes every state machine.
+// Idempotent.
 func (h *Host) Close() error {
 	h.closeMu.Lock()
 	defer h.closeMu.Unlock()
@@ -358,6 +375,13 @@ func (h *Host) Close() error {
 		return h.closeErr
 	}
 	h.closed = true
+	if h.cfg.DrainTimeout > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DrainTimeout)
+		if n, err := h.Drain(ctx); n > 0 || err != nil {
+			h.log.Info("drained leadership before stopping", "shards_moved", n, "err", err)
+		}
+		cancel()
+	}
 	close(h.stop)
 	h.wg.Wait()
 	for _, b := range h.batchers {
