@@ -47,7 +47,7 @@ type Config struct {
 	DisableGroupCommit bool
 	MaxBatch           int           // default 256
 	MaxBatchBytes      int           // default 4 MiB
-	MaxInFlight        int           // default 4
+	MaxInFlight        int           // default 16
 	ProposeTimeout     time.Duration // how long one proposal may take (default 5s)
 
 	// NewStateMachine returns the state machine of a shard.
