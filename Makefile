@@ -4,7 +4,7 @@ BIN     := bin/aerolith
 DATA    ?= ./data
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-short vet bench fuzz clean
+.PHONY: build run test test-short vet bench fuzz clean proto
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/aerolith
@@ -31,6 +31,25 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=30s ./log
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeCommand -fuzztime=30s ./materializer
 	$(GO) test -run='^$$' -fuzz=FuzzMergePatch -fuzztime=30s ./materializer
+
+# Regenerate the gRPC code under gateway/grpc/aerolithv1 from proto/. The generated code is
+# committed, so nothing else needs protoc. Installs what it needs: protoc from Debian's
+# protobuf-compiler (when missing; needs root) and the pinned Go plugins into bin/tools.
+TOOLS               := $(CURDIR)/bin/tools
+PROTOC_GEN_GO       := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC  := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTO_OUT           := gateway/grpc/aerolithv1
+PROTOS              := $(wildcard proto/aerolith/v1/*.proto)
+
+proto:
+	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	rm -f $(PROTO_OUT)/*.pb.go
+	PATH=$(TOOLS):$$PATH protoc -I proto \
+		--go_out=. --go_opt=module=github.com/aerolithsdb/aerolith \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/aerolithsdb/aerolith \
+		$(PROTOS)
 
 clean:
 	rm -rf bin

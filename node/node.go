@@ -11,6 +11,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/gateway"
+	grpcgw "github.com/aerolithsdb/aerolith/gateway/grpc"
 	"github.com/aerolithsdb/aerolith/gateway/rest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +22,9 @@ const (
 	DefaultDataDir  = "./data"
 	DefaultHTTPAddr = "127.0.0.1:7070"
 	DefaultRaftAddr = "127.0.0.1:7071"
+	DefaultGRPCAddr = "127.0.0.1:7072"
+	// GRPCOff as Config.GRPCAddr runs the node without the gRPC gateway.
+	GRPCOff = "off"
 )
 
 // Config configures a node. Zero values mean defaults.
@@ -28,6 +32,10 @@ type Config struct {
 	DataDir  string
 	HTTPAddr string // "host:0" picks a free port; HTTPAddr() tells which
 	RaftAddr string
+	// GRPCAddr is the gRPC gateway's address: default DefaultGRPCAddr, or "host:0" when
+	// HTTPAddr asks for port 0 (so nodes started for tests can run side by side); GRPCOff
+	// disables it. GRPCAddr() tells which port was taken.
+	GRPCAddr string
 	NodeID   uint64 // default 1
 	Shards   int    // default 4
 	DC       string // default "dc1"
@@ -49,6 +57,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RaftAddr == "" {
 		c.RaftAddr = DefaultRaftAddr
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+		if host, port, err := net.SplitHostPort(c.HTTPAddr); err == nil && port == "0" {
+			c.GRPCAddr = net.JoinHostPort(host, "0")
+		}
 	}
 	if c.NodeID == 0 {
 		c.NodeID = 1
@@ -78,7 +92,11 @@ func (c Config) Validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	for name, addr := range map[string]string{"http address": c.HTTPAddr, "raft address": c.RaftAddr} {
+	addrs := map[string]string{"http address": c.HTTPAddr, "raft address": c.RaftAddr}
+	if c.GRPCAddr != GRPCOff {
+		addrs["grpc address"] = c.GRPCAddr
+	}
+	for name, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %v", name, addr, err))
 		}
@@ -95,6 +113,8 @@ type Node struct {
 	db       *db.DB
 	rest     *rest.Server
 	ln       net.Listener
+	grpc     *grpcgw.Server // nil when GRPCAddr is GRPCOff
+	grpcLn   net.Listener
 	serveErr chan error
 	once     sync.Once
 	closeErr error
@@ -115,20 +135,41 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
+	var grpcLn net.Listener
+	if cfg.GRPCAddr != GRPCOff {
+		if grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("node: grpc listen: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if grpcLn != nil {
+			grpcLn.Close()
+		}
+	}
 	d, err := db.Open(ctx, dcfg)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		d.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, db: d, rest: rs, ln: ln, serveErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, db: d, rest: rs, ln: ln, grpcLn: grpcLn, serveErr: make(chan error, 2)}
+	if grpcLn != nil {
+		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
+			closeListeners()
+			d.Close()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		go func() { n.serveErr <- n.grpc.Serve(grpcLn) }()
+	}
 	go func() { n.serveErr <- rs.Serve(ln) }()
-	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
+	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
 		"node_id", cfg.NodeID, "shards", d.Shards(), "dc", cfg.DC)
 	return n, nil
 }
@@ -136,10 +177,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 // HTTPAddr returns the address the REST gateway listens on.
 func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
 
+// GRPCAddr returns the address the gRPC gateway listens on ("" when it is off).
+func (n *Node) GRPCAddr() string {
+	if n.grpcLn == nil {
+		return ""
+	}
+	return n.grpcLn.Addr().String()
+}
+
 // DB returns the node's database.
 func (n *Node) DB() *db.DB { return n.db }
 
-// Done yields the HTTP server's error if it stops serving on its own.
+// Done yields a gateway's (HTTP or gRPC) error if it stops serving on its own.
 func (n *Node) Done() <-chan error { return n.serveErr }
 
 // Close stops accepting requests, waits for in-flight ones (up to ShutdownTimeout) and
@@ -148,8 +197,14 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 		defer cancel()
+		// gRPC first: its Watch streams end at once (UNAVAILABLE, with their resume token),
+		// then both gateways finish their in-flight calls.
+		var errGRPC error
+		if n.grpc != nil {
+			errGRPC = n.grpc.Shutdown(ctx)
+		}
 		errHTTP := n.rest.Shutdown(ctx)
-		n.closeErr = errors.Join(errHTTP, n.db.Close())
+		n.closeErr = errors.Join(errGRPC, errHTTP, n.db.Close())
 		n.cfg.Logger.Info("node stopped", "err", n.closeErr)
 	})
 	return n.closeErr

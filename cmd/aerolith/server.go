@@ -56,6 +56,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "directory for the raft log and the store")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", node.DefaultHTTPAddr, "REST listen address")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", node.DefaultRaftAddr, "raft listen and advertise address")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", node.DefaultGRPCAddr, `gRPC listen address ("off" disables gRPC)`)
 	f.Uint64Var(&cfg.NodeID, "node-id", 1, "this node's id (> 0)")
 	f.IntVar(&cfg.Shards, "shards", 4, "raft groups (shards) per node; fixed when the data dir is created")
 	f.StringVar(&cfg.DC, "dc", "dc1", "datacenter name")
@@ -110,13 +111,17 @@ func runServer(cfg node.Config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("aerolith: serving http://%s (raft %s, data %s, %d shards, node %d, dc %s)\n",
-		n.HTTPAddr(), cfg.RaftAddr, cfg.DataDir, cfg.Shards, cfg.NodeID, cfg.DC)
+	grpcAddr := n.GRPCAddr()
+	if grpcAddr == "" {
+		grpcAddr = node.GRPCOff
+	}
+	fmt.Printf("aerolith: serving http://%s, grpc %s (raft %s, data %s, %d shards, node %d, dc %s)\n",
+		n.HTTPAddr(), grpcAddr, cfg.RaftAddr, cfg.DataDir, cfg.Shards, cfg.NodeID, cfg.DC)
 	select {
 	case <-ctx.Done():
 		cfg.Logger.Info("shutting down", "reason", "signal")
 	case err := <-n.Done():
-		cfg.Logger.Error("http server stopped", "err", err)
+		cfg.Logger.Error("a gateway stopped serving", "err", err)
 	}
 	return n.Close()
 }
