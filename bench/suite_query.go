@@ -66,8 +66,13 @@ var queryKinds = []string{QueryEq, QueryRange, QueryTopK, QueryCount}
 
 var queryStatusNames = [queryStatuses]string{"new", "paid", "shipped", "delivered", "returned"}
 
-// queryIndexes are the indexes the suite builds (name, field).
-var queryIndexes = [][2]string{{"by_customer", "customer"}, {"by_total", "total"}, {"by_city", "address.city"}}
+// queryIndex is the index that serves each kind of query, and its field.
+var queryIndex = map[string]struct{ name, field string }{
+	QueryEq:    {"by_customer", "customer"},
+	QueryRange: {"by_total", "total"},
+	QueryTopK:  {"by_total", "total"},
+	QueryCount: {"by_city", "address.city"},
+}
 
 func querySuite() Suite {
 	return Suite{
@@ -459,12 +464,17 @@ func (w *queryWorkload) Prepare(ctx context.Context, env *WorkerEnv) error {
 		return err
 	}
 	if w.mode != ViaFullScan {
-		var names []string
-		for _, ix := range queryIndexes {
-			if err := qc.CreateIndex(ctx, env.Collection, ix[0], []string{ix[1]}); err != nil {
-				return fmt.Errorf("bench: query: create index %s: %w", ix[0], err)
+		var names []string // only those the run's queries use
+		for _, op := range w.ops {
+			kind, _, _ := strings.Cut(op, "/")
+			ix := queryIndex[kind]
+			if slices.Contains(names, ix.name) {
+				continue
 			}
-			names = append(names, ix[0])
+			if err := qc.CreateIndex(ctx, env.Collection, ix.name, []string{ix.field}); err != nil {
+				return fmt.Errorf("bench: query: create index %s: %w", ix.name, err)
+			}
+			names = append(names, ix.name)
 		}
 		wctx, cancel := context.WithTimeout(ctx, queryIndexTimeout)
 		took, err := waitIndexes(wctx, qc, env.Collection, names)
@@ -504,7 +514,7 @@ func planIs(q *query, shards []ShardPlan) error {
 	for _, s := range shards {
 		ok := s.Access == "full_scan"
 		if q.via == ViaIndex {
-			want := map[string]string{QueryEq: "by_customer", QueryRange: "by_total", QueryTopK: "by_total", QueryCount: "by_city"}[q.kind]
+			want := queryIndex[q.kind].name
 			ok = s.Access == "index" && s.Index == want && (q.kind != QueryTopK || s.SortFromIndex)
 		}
 		if !ok {
