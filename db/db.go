@@ -31,7 +31,11 @@ type Config struct {
 	RaftAddr string
 	Shards   int    // raft groups (default 4)
 	DC       string // datacenter name (default "dc1")
-	Cluster  string // cluster name stamped on change events (default "aerolith")
+	// InitialMembers makes a static cluster: node id → raft address of every member, this
+	// node included, the same on every node. Each node runs a replica of every shard.
+	// Default: this node alone.
+	InitialMembers map[uint64]string
+	Cluster        string // cluster name stamped on change events (default "aerolith")
 
 	CacheBytes      int64 // L1 document cache bound (default 64 MiB)
 	BlockCacheBytes int64 // L2 pebble block cache (default 256 MiB)
@@ -77,6 +81,11 @@ func (c Config) Validate() error {
 	}
 	if c.Shards < 0 || c.Shards > 1024 {
 		errs = append(errs, fmt.Errorf("shards must be in 1..1024, got %d", c.Shards))
+	}
+	if c.InitialMembers != nil {
+		if err := log.ValidateMembers(c.InitialMembers, c.NodeID, c.RaftAddr); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.DC != "" && !ValidCollection(c.DC) {
 		errs = append(errs, fmt.Errorf("datacenter name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", c.DC))
@@ -204,6 +213,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if d.host, err = log.Open(log.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, Dir: cfg.DataDir, Shards: cfg.Shards,
+		InitialMembers:     cfg.InitialMembers,
 		DisableGroupCommit: cfg.DisableGroupCommit,
 		NewStateMachine:    d.mat.StateMachine,
 		Logger:             cfg.Logger, Registerer: cfg.Registerer,
@@ -246,6 +256,10 @@ func (d *DB) Close() error {
 	})
 	return d.closeErr
 }
+
+// Cluster reports the nodes and shards of the cluster as this node sees them: replicas,
+// leaders and this node's applied index per shard.
+func (d *DB) Cluster(ctx context.Context) log.ClusterStatus { return d.host.Status(ctx) }
 
 // Ready reports whether every shard has a leader.
 func (d *DB) Ready() bool { return d.host.Ready() }

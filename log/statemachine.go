@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -84,12 +85,22 @@ func decodeFrame(b []byte) ([][]byte, error) {
 // adapter presents a StateMachine to dragonboat as an on-disk state machine. It is the
 // only place that knows dragonboat's entry type.
 type adapter struct {
-	sm StateMachine
+	sm      StateMachine
+	applied *atomic.Uint64 // the last raft index applied, for Status
+}
+
+// replica is what the Host keeps of its replica of one shard.
+type replica struct {
+	applied atomic.Uint64
 }
 
 var _ sm.IOnDiskStateMachine = (*adapter)(nil)
 
-func (a *adapter) Open(_ <-chan struct{}) (uint64, error) { return a.sm.Open() }
+func (a *adapter) Open(_ <-chan struct{}) (uint64, error) {
+	idx, err := a.sm.Open()
+	a.applied.Store(idx)
+	return idx, err
+}
 
 func (a *adapter) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	batch := make([]Entry, len(ents))
@@ -102,6 +113,9 @@ func (a *adapter) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	}
 	if err := a.sm.Apply(batch); err != nil {
 		return nil, err
+	}
+	if len(ents) > 0 {
+		a.applied.Store(ents[len(ents)-1].Index)
 	}
 	for i := range ents {
 		res := batch[i].Results

@@ -39,6 +39,10 @@ type Config struct {
 	NodeID   uint64 // default 1
 	Shards   int    // default 4
 	DC       string // default "dc1"
+	// InitialMembers makes this node one of a static cluster: node id → raft address of
+	// every member, itself included, the same on every node. Every node runs a replica of
+	// every shard. Default: a cluster of this node alone.
+	InitialMembers map[uint64]string
 
 	Limits             gateway.Limits
 	CacheBytes         int64
@@ -79,6 +83,7 @@ func (c Config) dbConfig() db.Config {
 	return db.Config{
 		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, Shards: c.Shards, DC: c.DC,
 		CacheBytes: c.CacheBytes, DisableGroupCommit: c.DisableGroupCommit, Logger: c.Logger,
+		InitialMembers: c.InitialMembers,
 	}
 }
 

@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newReplayCmd())
+	root.AddCommand(newClusterCmd())
 	return root
 }
 

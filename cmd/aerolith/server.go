@@ -23,6 +23,7 @@ func newServerCmd() *cobra.Command {
 		logLevel  string
 		logFormat string
 		noGroup   bool
+		members   string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -46,6 +47,13 @@ func newServerCmd() *cobra.Command {
 			if cfg.Shards <= 0 {
 				errs = append(errs, errors.New("--shards must be > 0"))
 			}
+			if members != "" {
+				m, err := parseMembers(members)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				cfg.InitialMembers = m
+			}
 			if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
 				return usageError(fmt.Errorf("invalid configuration:\n%w", err))
 			}
@@ -60,6 +68,8 @@ func newServerCmd() *cobra.Command {
 	f.Uint64Var(&cfg.NodeID, "node-id", 1, "this node's id (> 0)")
 	f.IntVar(&cfg.Shards, "shards", 4, "raft groups (shards) per node; fixed when the data dir is created")
 	f.StringVar(&cfg.DC, "dc", "dc1", "datacenter name")
+	f.StringVar(&members, "initial-members", "", "a static cluster: id=raft-host:port of every member, this node included, comma-separated\n"+
+		"(the same on every node; each node holds a replica of every shard). Read when the data dir is created")
 	f.IntVar(&cfg.Limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultLimits().MaxBodyBytes, "largest accepted request body")
 	f.IntVar(&cfg.Limits.MaxJSONDepth, "max-json-depth", gateway.DefaultLimits().MaxJSONDepth, "deepest accepted JSON nesting")
 	f.Int64Var(&cfg.CacheBytes, "cache-bytes", 64<<20, "L1 document cache size in bytes")

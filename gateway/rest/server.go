@@ -47,6 +47,7 @@ type Store interface {
 	Tiers() db.TierStats
 	Redact(ctx context.Context, principal, collection, id, reason string) (db.Result, error)
 	Ready() bool
+	Cluster(ctx context.Context) log.ClusterStatus
 }
 
 // Config configures a Server.
@@ -120,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/audit/verify", s.auditVerify)
 	v1.Get("/audit/export", s.auditExport)
 	v1.Get("/admin/digest", s.digest)
+	v1.Get("/cluster", s.cluster)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
