@@ -689,3 +689,21 @@ func TestWatchEndsUnavailableWhenTheNodeCloses(t *testing.T) {
 		<-tick.C
 	}
 }
+
+func TestNodeWithGRPCOff(t *testing.T) {
+	if err := (node.Config{GRPCAddr: "nonsense"}).Validate(); err == nil || !strings.Contains(err.Error(), "grpc address") {
+		t.Fatalf("Validate(bad grpc address) = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: 1, GRPCAddr: node.GRPCOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := n.GRPCAddr(); a != "" {
+		t.Fatalf("gRPC is off but listens on %q", a)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
