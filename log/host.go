@@ -261,14 +261,19 @@ func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
 		if h.isClosed() {
 			return ErrClosed
 		}
-		rctx, cancel := h.opContext(ctx)
+		// A read is always safe to retry, so one attempt waits at most two election
+		// timeouts: a ReadIndex lost on the way to a leader is not answered at all.
+		rctx, cancel := context.WithTimeout(ctx, min(h.cfg.ProposeTimeout, 2*time.Duration(h.cfg.ElectionRTT)*h.cfg.RTT))
+		rctx, stopWatch := h.watchLeader(rctx, shard)
 		_, err := h.nh.SyncRead(rctx, shard, nil)
+		leaderChanged := context.Cause(rctx) == errLeaderChanged
+		stopWatch()
 		cancel()
 		if err == nil {
 			h.metrics.readBarrier.Observe(time.Since(start).Seconds())
 			return nil
 		}
-		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) {
+		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) && !leaderChanged {
 			return fmt.Errorf("log: read barrier shard %d: %w", shard, err)
 		}
 		if ctx.Err() != nil {
@@ -323,7 +328,12 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 	backoff := time.Millisecond
 	for {
 		pctx, cancel := h.opContext(ctx)
+		pctx, stopWatch := h.watchLeader(pctx, shard)
 		res, err := h.nh.SyncPropose(pctx, session, payload)
+		if err != nil && context.Cause(pctx) == errLeaderChanged {
+			err = errLeaderChanged
+		}
+		stopWatch()
 		cancel()
 		if err == nil {
 			h.metrics.proposals.Inc()
@@ -348,6 +358,40 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 		}
 		backoff = min(backoff*2, 50*time.Millisecond)
 	}
+}
+
+// errLeaderChanged ends a raft operation early: the shard's leader changed while it was
+// under way. A proposal or ReadIndex forwarded to a leader that died is never answered,
+// and waiting out ProposeTimeout would stall writes long after a new leader took over.
+var errLeaderChanged = errors.New("log: leader changed")
+
+// watchLeader returns ctx canceled with errLeaderChanged when shard's term moves on from
+// the one known now (nothing is watched when no leader is known). Call stop when done.
+func (h *Host) watchLeader(ctx context.Context, shard uint64) (context.Context, func()) {
+	_, term, ok, err := h.nh.GetLeaderID(shard)
+	wctx, cancel := context.WithCancelCause(ctx)
+	if err != nil || !ok {
+		return wctx, func() { cancel(nil) }
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if _, now, ok, err := h.nh.GetLeaderID(shard); err == nil && ok && now != term {
+					cancel(errLeaderChanged)
+					return
+				}
+			}
+		}
+	}()
+	return wctx, func() { close(done); cancel(nil) }
 }
 
 // opContext bounds one raft operation by the caller's deadline and ProposeTimeout.

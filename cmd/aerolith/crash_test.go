@@ -386,13 +386,18 @@ func (a apiAnswer) errorCode() string {
 }
 
 func (h *crashHarness) call(method, path string, hdr http.Header, body []byte) (apiAnswer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return callAt(h.hc, h.base, method, path, hdr, body)
+}
+
+// callAt sends one request to the server at base.
+func callAt(hc *http.Client, base, method, path string, hdr http.Header, body []byte) (apiAnswer, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), hc.Timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return apiAnswer{}, err
 	}
@@ -402,7 +407,7 @@ func (h *crashHarness) call(method, path string, hdr http.Header, body []byte) (
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := h.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return apiAnswer{}, err
 	}
@@ -415,7 +420,10 @@ func (h *crashHarness) call(method, path string, hdr http.Header, body []byte) (
 }
 
 // send sends w's request once.
-func (h *crashHarness) send(w *crashWrite) (apiAnswer, error) {
+func (h *crashHarness) send(w *crashWrite) (apiAnswer, error) { return sendAt(h.hc, h.base, w) }
+
+// sendAt sends w's request once to the server at base.
+func sendAt(hc *http.Client, base string, w *crashWrite) (apiAnswer, error) {
 	hdr := http.Header{"Idempotency-Key": {w.id}}
 	if w.ifMatch > 0 {
 		hdr.Set("If-Match", strconv.Quote(strconv.FormatUint(w.ifMatch, 10)))
@@ -424,12 +432,25 @@ func (h *crashHarness) send(w *crashWrite) (apiAnswer, error) {
 		hdr.Set("If-None-Match", "*")
 	}
 	method := map[string]string{"put": http.MethodPut, "patch": http.MethodPatch, "delete": http.MethodDelete}[w.op]
-	return h.call(method, docPath(crashCollection, w.key), hdr, w.body)
+	return callAt(hc, base, method, docPath(crashCollection, w.key), hdr, w.body)
 }
 
 // issue sends w until it gets a definite answer, the attempts run out, or the server is
 // killed, and records the outcome.
 func (h *crashHarness) issue(proc *serverProc, w *crashWrite) {
+	h.issueVia(w, h.send, proc.exited, func() bool {
+		select {
+		case <-proc.exited: // killed, or died by itself: writePhase reports that
+			return true
+		default:
+			return proc.killed.Load()
+		}
+	})
+}
+
+// issueVia is issue with the sending, the end of waiting (gone: stop retrying) and the
+// judgment of a missing answer (noAnswerOK: the server was killed or paused) given.
+func (h *crashHarness) issueVia(w *crashWrite, send func(*crashWrite) (apiAnswer, error), gone <-chan struct{}, noAnswerOK func() bool) {
 	t := h.t
 	unknown := false // some attempt may have applied
 	out := outRefused
@@ -446,19 +467,15 @@ func (h *crashHarness) issue(proc *serverProc, w *crashWrite) {
 	}()
 	backoff := 5 * time.Millisecond
 	for attempt := 1; attempt <= crashAttempts; attempt++ {
-		a, err := h.send(w)
+		a, err := send(w)
 		if err != nil {
 			// Even a refused dial is no proof the request was never received: net/http
 			// replays a request carrying an Idempotency-Key when its kept-alive connection
 			// dies, so the final error may belong to the replay.
 			unknown = true
 			w.note = "no answer: " + err.Error()
-			select {
-			case <-proc.exited: // killed, or died by itself: writePhase reports that
-			default:
-				if !proc.killed.Load() {
-					t.Errorf("%s: %s, but the server was not killed", w, w.note)
-				}
+			if !noAnswerOK() {
+				t.Errorf("%s: %s, but the server was not killed", w, w.note)
 			}
 			return
 		}
@@ -504,7 +521,7 @@ func (h *crashHarness) issue(proc *serverProc, w *crashWrite) {
 		}
 		select {
 		case <-time.After(backoff):
-		case <-proc.exited:
+		case <-gone:
 			return
 		}
 		backoff *= 2

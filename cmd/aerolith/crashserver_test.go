@@ -46,6 +46,12 @@ func buildBinary(t *testing.T, dir string) string {
 // port in the ephemeral range can be taken by an outgoing connection in between (PITFALLS).
 func loopbackPort(t *testing.T, rng *rand.Rand) int {
 	t.Helper()
+	return loopbackPortOn(t, rng, "127.0.0.1")
+}
+
+// loopbackPortOn is loopbackPort on another loopback address (127.0.0.x).
+func loopbackPortOn(t *testing.T, rng *rand.Rand, host string) int {
+	t.Helper()
 	lo := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -60,13 +66,13 @@ func loopbackPort(t *testing.T, rng *rand.Rand) int {
 			break
 		}
 		p := floor + rng.IntN(lo-floor)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err == nil {
 			l.Close()
 			return p
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("no free loopback port: %v", err)
 	}
