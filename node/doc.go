@@ -4,4 +4,7 @@
 //
 // Start returns once the node is ready and listening; Close shuts the gateways down
 // gracefully (stop accepting, finish in-flight requests) and then closes the database.
+// Change streams go first: every WebSocket client gets a closing message with its resume
+// tokens and every SSE stream a closing event, and Close waits for them to end, since
+// fiber's shutdown does not wait for hijacked WebSocket connections.
 package node

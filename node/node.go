@@ -13,6 +13,7 @@ import (
 	"github.com/aerolithsdb/aerolith/gateway"
 	grpcgw "github.com/aerolithsdb/aerolith/gateway/grpc"
 	"github.com/aerolithsdb/aerolith/gateway/rest"
+	"github.com/aerolithsdb/aerolith/gateway/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -45,6 +46,7 @@ type Config struct {
 	InitialMembers map[uint64]string
 
 	Limits             gateway.Limits
+	Changes            ws.Limits // GET /v1/changes (WebSocket and SSE): connections, subscriptions, keepalive
 	CacheBytes         int64
 	DisableGroupCommit bool
 	ShutdownTimeout    time.Duration // default 15s
@@ -97,6 +99,9 @@ func (c Config) Validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Changes.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	addrs := map[string]string{"http address": c.HTTPAddr, "raft address": c.RaftAddr}
 	if c.GRPCAddr != GRPCOff {
 		addrs["grpc address"] = c.GRPCAddr
@@ -117,6 +122,7 @@ type Node struct {
 	cfg      Config
 	db       *db.DB
 	rest     *rest.Server
+	changes  *ws.Server
 	ln       net.Listener
 	grpc     *grpcgw.Server // nil when GRPCAddr is GRPCOff
 	grpcLn   net.Listener
@@ -158,13 +164,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeListeners()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg})
+	changes, err := ws.New(ws.Config{Store: d, Limits: cfg.Changes, Logger: cfg.Logger, Registerer: reg})
 	if err != nil {
 		closeListeners()
 		d.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, db: d, rest: rs, ln: ln, grpcLn: grpcLn, serveErr: make(chan error, 2)}
+	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg,
+		Routes: changes.Register})
+	if err != nil {
+		closeListeners()
+		d.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, serveErr: make(chan error, 2)}
 	if grpcLn != nil {
 		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
 			closeListeners()
@@ -202,14 +215,18 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 		defer cancel()
-		// gRPC first: its Watch streams end at once (UNAVAILABLE, with their resume token),
+		// Change streams first: fiber does not wait for hijacked WebSocket connections, so
+		// they are told to go away (with their tokens) and waited for here, before the
+		// database they read closes.
+		errChanges := n.changes.Close(ctx)
+		// Then gRPC: its Watch streams end at once (UNAVAILABLE, with their resume token),
 		// then both gateways finish their in-flight calls.
 		var errGRPC error
 		if n.grpc != nil {
 			errGRPC = n.grpc.Shutdown(ctx)
 		}
 		errHTTP := n.rest.Shutdown(ctx)
-		n.closeErr = errors.Join(errGRPC, errHTTP, n.db.Close())
+		n.closeErr = errors.Join(errChanges, errGRPC, errHTTP, n.db.Close())
 		n.cfg.Logger.Info("node stopped", "err", n.closeErr)
 	})
 	return n.closeErr

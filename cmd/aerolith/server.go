@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/gateway"
+	"github.com/aerolithsdb/aerolith/gateway/ws"
 	"github.com/aerolithsdb/aerolith/node"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -72,6 +73,8 @@ func newServerCmd() *cobra.Command {
 		"(the same on every node; each node holds a replica of every shard). Read when the data dir is created")
 	f.IntVar(&cfg.Limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultLimits().MaxBodyBytes, "largest accepted request body")
 	f.IntVar(&cfg.Limits.MaxJSONDepth, "max-json-depth", gateway.DefaultLimits().MaxJSONDepth, "deepest accepted JSON nesting")
+	f.IntVar(&cfg.Changes.MaxConnections, "changes-max-connections", ws.DefaultLimits().MaxConnections, "change-stream connections (WebSocket and SSE) per node")
+	f.IntVar(&cfg.Changes.MaxSubscriptions, "changes-max-subscriptions", ws.DefaultLimits().MaxSubscriptions, "subscriptions and live queries per WebSocket connection")
 	f.Int64Var(&cfg.CacheBytes, "cache-bytes", 64<<20, "L1 document cache size in bytes")
 	f.BoolVar(&noGroup, "no-group-commit", false, "propose every write on its own (for measuring group commit)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
