@@ -461,7 +461,7 @@ func resultOf(w *Write, r materializer.WriteResult) (Result, error) {
 			Created: r.Status == materializer.StatusCreated,
 		}, nil
 	case materializer.StatusNotFound:
-		return Result{}, ErrNotFound
+		return Result{}, fmt.Errorf("%w: no document %q in %q", ErrNotFound, w.ID, w.Collection)
 	case materializer.StatusPrecondition:
 		return Result{}, &PreconditionError{Current: r.Current}
 	case materializer.StatusIdemReused:
@@ -528,7 +528,7 @@ func (d *DB) Get(ctx context.Context, collection, id string, c Consistency) (Doc
 	}
 	rec, err := d.mat.Get(k)
 	if errors.Is(err, tiers.ErrNotFound) || err == nil && rec.Deleted {
-		return Doc{}, ErrNotFound
+		return Doc{}, fmt.Errorf("%w: no document %q in %q", ErrNotFound, id, collection)
 	}
 	if err != nil {
 		return Doc{}, fmt.Errorf("db: get: %w", err)
@@ -562,7 +562,7 @@ func (d *DB) History(ctx context.Context, collection, id string, c Consistency) 
 		return nil, fmt.Errorf("db: history: %w", err)
 	}
 	if len(vs) == 0 {
-		return nil, ErrNotFound
+		return nil, fmt.Errorf("%w: no document %q in %q", ErrNotFound, id, collection)
 	}
 	out := make([]Version, len(vs))
 	for i, v := range vs {

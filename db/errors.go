@@ -6,7 +6,7 @@ import (
 )
 
 var (
-	ErrNotFound             = errors.New("db: document not found")
+	ErrNotFound             = errors.New("db: not found")
 	ErrInvalidCollection    = errors.New("db: invalid collection name")
 	ErrInvalidID            = errors.New("db: invalid document id")
 	ErrInvalidDocument      = errors.New("db: invalid document")

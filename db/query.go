@@ -247,7 +247,7 @@ func (d *DB) DropIndex(ctx context.Context, coll, name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: index %q", ErrNotFound, name)
+	return fmt.Errorf("%w: no index %q on %q", ErrNotFound, name, coll)
 }
 
 // Indexes lists a collection's indexes with their state and entry counts.
