@@ -31,6 +31,10 @@ type Params struct {
 	Addrs    []string `json:"addrs"`              // node addresses; clients are spread over them
 	Embedded bool     `json:"embedded,omitempty"` // Addrs is one throwaway node started for this run
 	Protocol string   `json:"protocol"`           // default "rest"
+	// GRPCAddrs are the nodes' gRPC addresses, in the order of Addrs, for the grpc protocol
+	// and for the changefeed suite's subscribers; default: each of Addrs with its port
+	// plus 2 (the server's default layout: HTTP 7070, raft 7071, gRPC 7072).
+	GRPCAddrs []string `json:"grpc_addrs,omitempty"`
 
 	Clients int `json:"clients"` // concurrent clients (closed loop) or maximum in flight (open loop); default 16
 	// Rate, when > 0, makes the run open loop: steps are started on a fixed schedule of
@@ -55,6 +59,9 @@ type Params struct {
 	ScanLength     int    `json:"scan_length"`      // workload E: scans are uniform in [1, ScanLength]; default 100
 	BatchSize      int    `json:"batch_size"`       // write-batch: writes per POST /v1/batch; default 100
 	WriteAllFields bool   `json:"write_all_fields"` // YCSB update = PUT of the full record instead of PATCH of one field
+	// Subscribers, for the changefeed suite: concurrent ChangeService.Watch streams on the
+	// run's collection; default 8.
+	Subscribers int `json:"subscribers,omitempty"`
 	// QueryIndex, for the query suite: "both" (the default: indexes are built and every
 	// query runs as an indexed and as a full-scan operation), "indexed" or "full_scan"
 	// (no index is built).
@@ -88,6 +95,9 @@ type Config struct {
 	// Probe, when set, is a directory on the server's disk (embedded runs): its fsync
 	// latency is measured before the run and recorded in the shape.
 	ProbeDir string
+	// Shards, when known (embedded runs), is the target's raft shard count, recorded in
+	// the shape.
+	Shards int
 }
 
 var collectionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -144,6 +154,9 @@ func (p Params) withDefaults() Params {
 	if p.NodeCount == 0 {
 		p.NodeCount = len(p.Addrs)
 	}
+	if p.Subscribers == 0 {
+		p.Subscribers = 8
+	}
 	return p
 }
 
@@ -159,11 +172,20 @@ func (p Params) Validate() error {
 		bad("no target: give at least one address (or run embedded)")
 	}
 	switch p.Protocol {
-	case ProtocolREST:
-	case ProtocolGRPC:
-		errs = append(errs, fmt.Errorf("%w: %s (only %s for now)", ErrProtocolUnsupported, p.Protocol, ProtocolREST))
+	case ProtocolREST, ProtocolGRPC:
 	default:
 		bad("protocol %q: want %s or %s", p.Protocol, ProtocolREST, ProtocolGRPC)
+	}
+	if len(p.GRPCAddrs) > 0 && len(p.Addrs) > 0 && len(p.GRPCAddrs) != len(p.Addrs) {
+		bad("%d gRPC addresses for %d addresses: give one per node, in the same order", len(p.GRPCAddrs), len(p.Addrs))
+	}
+	if p.Protocol == ProtocolGRPC {
+		if _, err := grpcTargets(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.Subscribers < 1 || p.Subscribers > 10000 {
+		bad("subscribers %d: want 1..10000", p.Subscribers)
 	}
 	if p.Clients < 1 || p.Clients > 100000 {
 		bad("clients %d: want 1..100000", p.Clients)

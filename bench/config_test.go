@@ -47,8 +47,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
 	}
-	if err := (Params{Addrs: []string{"a:1"}, Protocol: ProtocolGRPC}).Validate(); !errors.Is(err, ErrProtocolUnsupported) {
+	if err := (Params{Addrs: []string{"a:1"}, Protocol: ProtocolGRPC}).Validate(); err != nil {
 		t.Fatalf("grpc: %v", err)
+	}
+	if err := (Params{Addrs: []string{"a"}, Protocol: ProtocolGRPC}).Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "gRPC") {
+		t.Fatalf("grpc without a derivable address: %v", err)
+	}
+	if err := (Params{Addrs: []string{"a:1", "b:1"}, GRPCAddrs: []string{"a:2"}, Protocol: ProtocolGRPC}).Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("grpc addresses not one per node: %v", err)
 	}
 	if err := (Params{Addrs: []string{"a:1"}, SkipLoad: true}).Validate(); err == nil {
 		t.Fatal("skip load without a collection accepted")
@@ -95,7 +101,7 @@ func TestErrorCodes(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	r := DefaultRegistry()
-	want := []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "write", "write-batch", "query"}
+	want := []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "write", "write-batch", "query", "changefeed"}
 	if strings.Join(r.Names(), ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v", r.Names())
 	}
@@ -116,5 +122,25 @@ func TestCPUModel(t *testing.T) {
 	}
 	if got := cpuModel("testdata/absent"); got != "unknown" {
 		t.Fatalf("cpu model of a missing file %q", got)
+	}
+}
+
+func TestGRPCTargets(t *testing.T) {
+	tests := []struct {
+		p    Params
+		want string
+	}{
+		{Params{Addrs: []string{"127.0.0.1:7070", "http://10.0.0.2:8080/"}}, "127.0.0.1:7072,10.0.0.2:8082"},
+		{Params{Addrs: []string{"[::1]:7070"}}, "[::1]:7072"},
+		{Params{Addrs: []string{"a:7070"}, GRPCAddrs: []string{"b:9"}}, "b:9"},
+	}
+	for _, tt := range tests {
+		got, err := grpcTargets(tt.p)
+		if err != nil || strings.Join(got, ",") != tt.want {
+			t.Errorf("grpcTargets(%v) = %v, %v; want %s", tt.p.Addrs, got, err, tt.want)
+		}
+	}
+	if _, err := grpcTargets(Params{Addrs: []string{"a:65535"}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("port 65535 + 2 accepted: %v", err)
 	}
 }

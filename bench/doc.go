@@ -6,12 +6,23 @@
 //
 // A Suite has a name and a constructor of a Workload; a Workload makes one Worker per
 // client; a Worker's Step does one operation. DefaultRegistry lists the suites that ship:
-// YCSB core workloads A–F ("ycsb-a" … "ycsb-f"), "write", "write-batch" and "query". Adding
-// a suite is one file (suite_<name>.go, with a constructor returning a Suite) plus one line
-// in DefaultRegistry. There is no init-time registration and no global registry. A suite
-// whose documents are not Records (the query suite's orders) implements DataSet: the
-// runner loads its documents, lets it prepare the target (build indexes) and has it check
-// the post-run sample.
+// YCSB core workloads A–F ("ycsb-a" … "ycsb-f"), "write", "write-batch", "query" and
+// "changefeed". Adding a suite is one file (suite_<name>.go, with a constructor returning a
+// Suite) plus one line in DefaultRegistry. There is no init-time registration and no global
+// registry. A suite whose documents are not Records (the query suite's orders) implements
+// DataSet: the runner loads its documents, lets it prepare the target (build indexes) and
+// has it check the post-run sample. A suite with goroutines of its own beside the workers
+// (the changefeed suite's subscribers) implements Background: the runner starts them before
+// the warmup and, once the workers stopped, lets them finish before the last drain.
+//
+// # Protocols
+//
+// Suites talk to the server through Client, one implementation per protocol: REST
+// (rest.go, docs/api.md) and gRPC (grpc.go, the aerolith.v1 DocumentService over one HTTP/2
+// connection per node). Both classify failures alike: the server's stable error code (the
+// JSON error code, or the reason of the gRPC status's ErrorInfo), else a transport class
+// (timeout, connection_refused, http_<status>, grpc_<code>). The changefeed suite's
+// subscribers always use gRPC (ChangeService.Watch), whatever the writers' protocol.
 //
 // # Runs
 //
@@ -36,7 +47,7 @@
 // # Concurrency
 //
 // Run owns every goroutine it starts and waits for them before returning: one per worker,
-// the collector (the goroutine of Run itself during the measured phase, draining the
+// one per subscriber of a Background suite (stopped by its Finish), the collector (the goroutine of Run itself during the measured phase, draining the
 // recorder once a second into the timeline), and the progress line. Workers share the
 // recorder through shards (one mutex each; the collector takes one at a time), the
 // Tracker, the insert counter and the verification counters (atomics and one mutex each;

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -26,14 +27,20 @@ var (
 	ErrResultsSchema = errors.New("bench: unsupported results file")
 )
 
-// APIError is an error answer from the server: its HTTP status and stable error code.
+// APIError is an error answer from the server: its HTTP status (REST) or gRPC status
+// code name (gRPC), and its stable error code (the JSON error code, or the reason of the
+// status's ErrorInfo; empty when the answer had none).
 type APIError struct {
-	Status  int
+	Status  int    // REST: the HTTP status
+	GRPC    string // gRPC: the status code's name ("NOT_FOUND")
 	Code    string
 	Message string
 }
 
 func (e *APIError) Error() string {
+	if e.GRPC != "" {
+		return fmt.Sprintf("bench: server answered %s %s: %s", e.GRPC, e.Code, e.Message)
+	}
 	return fmt.Sprintf("bench: server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
@@ -47,6 +54,11 @@ const (
 	VerifyMissing       = "missing"        // a document whose write was acknowledged is not found
 	VerifyBadJSON       = "bad_json"       // the body does not decode
 	VerifyWrongAnswer   = "wrong_answer"   // a query's answer is not what the loaded data gives
+	// Change streams (the changefeed suite): every subscriber must receive every
+	// acknowledged write exactly once.
+	VerifyMissingEvent    = "missing_event"    // an acknowledged write never reached a subscriber
+	VerifyDuplicateEvent  = "duplicate_event"  // a subscriber received a write twice
+	VerifyUnexpectedEvent = "unexpected_event" // an event this run did not write, or one that does not decode
 )
 
 // VerifyError reports a read whose answer differs from what was written.
@@ -73,11 +85,16 @@ func errorCode(err error) string {
 		if api.Code != "" {
 			return api.Code
 		}
+		if api.GRPC != "" {
+			return "grpc_" + strings.ToLower(api.GRPC)
+		}
 		return "http_" + strconv.Itoa(api.Status)
 	case errors.Is(err, ErrBadResponse):
 		return "bad_response"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection_refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):

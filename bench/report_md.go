@@ -44,7 +44,14 @@ func (r *Results) ShapeLine() string {
 			b.WriteString("+dirty")
 		}
 	}
-	fmt.Fprintf(&b, "; %s, %d node(s), %s, %d clients", s.Target, s.NodeCount, s.Protocol, s.Clients)
+	fmt.Fprintf(&b, "; %s, %d node(s)", s.Target, s.NodeCount)
+	if s.Shards > 0 {
+		fmt.Fprintf(&b, " with %d shards", s.Shards)
+	}
+	fmt.Fprintf(&b, ", %s, %d clients", s.Protocol, s.Clients)
+	if s.Subscribers > 0 {
+		fmt.Fprintf(&b, ", %d subscribers", s.Subscribers)
+	}
 	if r.Params.Rate > 0 {
 		fmt.Fprintf(&b, ", open loop at %.0f ops/s", r.Params.Rate)
 	} else {
@@ -89,6 +96,9 @@ func (r *Results) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "Load: %d records in %gs (%s docs/s), %d failed requests.\n", docs, l.Seconds, fmtRate(float64(docs)/max(l.Seconds, 1e-9)), l.Errors)
 	}
+	if st := r.Run.Streams; st != nil {
+		writeStreams(&b, st)
+	}
 	v := r.Verify
 	fmt.Fprintf(&b, "Verification: %d reads checked during the run and %d after it; %d mismatches.\n", v.CheckedInRun, v.CheckedPostRun, v.Mismatches)
 	if len(r.Warnings) > 0 {
@@ -131,4 +141,20 @@ func writeOpTable(b *strings.Builder, ps PhaseStats, post *OpStats) {
 	if post != nil {
 		row(*post, "verify (after run)")
 	}
+}
+
+// writeStreams writes what the subscribers received.
+func writeStreams(b *strings.Builder, st *StreamStats) {
+	settled := "every subscriber had every acknowledged write"
+	if !st.Settled {
+		settled = "NOT every subscriber had every acknowledged write"
+	}
+	fmt.Fprintf(b, "Streams: %d subscribers, %d writes acknowledged (%d failed); %s after %gs of waiting at the end.\n\n",
+		st.Subscribers, st.WritesAcked, st.WritesFailed, settled, st.SettleSeconds)
+	b.WriteString("| subscriber | expected | delivered | missing | duplicates | unexpected | unacked | before ack | resumes |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for i, s := range st.BySubscriber {
+		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", i, s.Expected, s.Delivered, s.Missing, s.Duplicates, s.Unexpected, s.Unacked, s.BeforeAck, s.Resumes)
+	}
+	b.WriteString("\n")
 }

@@ -58,6 +58,42 @@ type PhaseStats struct {
 	// StoppedBy says what ended the phase: "duration", "ops", "done", "interrupted" or
 	// "max_duration".
 	StoppedBy string `json:"stopped_by"`
+	// Streams is set by suites with subscribers (changefeed).
+	Streams *StreamStats `json:"streams,omitempty"`
+}
+
+// StreamStats is what the subscribers of a change stream received: every acknowledged
+// write must reach every subscriber exactly once. Missing, duplicate and unexpected events
+// are also counted as errors of the deliver operation (verify_missing_event, ...) and as
+// verification mismatches.
+type StreamStats struct {
+	Subscribers int `json:"subscribers"`
+	// Writes acknowledged (all of them, warmup included: a subscriber must see them all),
+	// and writes that failed (they may or may not have been applied).
+	WritesAcked  int64 `json:"writes_acked"`
+	WritesFailed int64 `json:"writes_failed"`
+	// Settled says every subscriber had received every acknowledged write before the wait
+	// at the end (SettleSeconds, at most the op timeout) ran out.
+	Settled       bool              `json:"settled"`
+	SettleSeconds float64           `json:"settle_seconds"`
+	BySubscriber  []SubscriberStats `json:"by_subscriber"`
+	Note          string            `json:"note"`
+}
+
+// SubscriberStats is one subscriber.
+type SubscriberStats struct {
+	Expected   int64 `json:"expected"`   // acknowledged writes
+	Delivered  int64 `json:"delivered"`  // distinct acknowledged writes received
+	Missing    int64 `json:"missing"`    // acknowledged writes never received
+	Duplicates int64 `json:"duplicates"` // writes received more than once (each extra copy)
+	Unexpected int64 `json:"unexpected"` // events not written by this run, or undecodable
+	// Unacked are events of writes whose call failed (applied although not acknowledged).
+	Unacked int64 `json:"unacked"`
+	// BeforeAck are events received before their write's acknowledgement reached the
+	// writer; their deliver latency is recorded as zero.
+	BeforeAck int64 `json:"before_ack"`
+	// Resumes are streams that failed and were resumed from the last resume token.
+	Resumes int64 `json:"resumes"`
 }
 
 // RateStats reports whether an open-loop target rate was held.

@@ -61,20 +61,65 @@ func Run(ctx context.Context, cfg Config, reg *Registry) (*Results, error) {
 		tracker: NewTracker(),
 		verify:  newVerifyCounters(),
 	}
-	hc := newHTTPClient(p.Clients)
-	defer hc.CloseIdleConnections()
-	for _, a := range p.Addrs {
-		r.clients = append(r.clients, newRESTClient(a, hc, p.ReadConsistency))
+	ready, closeClients, err := r.connect()
+	if err != nil {
+		return nil, err
 	}
+	defer closeClients()
 	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	for _, c := range r.clients {
-		if err := c.Ready(readyCtx); err != nil {
+	for _, ready := range ready {
+		if err := ready(readyCtx); err != nil {
 			readyCancel()
 			return nil, err
 		}
 	}
 	readyCancel()
 	return r.run(ctx)
+}
+
+// connect makes one client per node in the run's protocol and, for a workload with
+// subscribers (Background), one gRPC client per node for them (the protocol's own when it
+// is gRPC). It returns the readiness checks of every client and a function that closes
+// them.
+func (r *runner) connect() ([]func(context.Context) error, func(), error) {
+	p := r.p
+	var ready []func(context.Context) error
+	var conns []*grpcClient
+	closeAll := func() {
+		for _, c := range conns {
+			_ = c.Close() // nothing in flight: the run is over
+		}
+	}
+	_, watches := r.wl.(Background)
+	if p.Protocol == ProtocolGRPC || watches {
+		targets, err := grpcTargets(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, t := range targets {
+			c, err := newGRPCClient(t, p.ReadConsistency)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			conns = append(conns, c)
+			ready = append(ready, c.Ready)
+		}
+		r.watchers = conns
+	}
+	if p.Protocol == ProtocolGRPC {
+		for _, c := range conns {
+			r.clients = append(r.clients, c)
+		}
+		return ready, closeAll, nil
+	}
+	hc := newHTTPClient(p.Clients)
+	for _, a := range p.Addrs {
+		c := newRESTClient(a, hc, p.ReadConsistency)
+		r.clients = append(r.clients, c)
+		ready = append(ready, c.Ready)
+	}
+	return ready, func() { closeAll(); hc.CloseIdleConnections() }, nil
 }
 
 type runner struct {
@@ -84,9 +129,11 @@ type runner struct {
 	wl      Workload
 	log     *slog.Logger
 	clients []Client
-	records Records
-	tracker *Tracker
-	verify  *verifyCounters
+	// watchers are the gRPC clients of a Background workload's subscribers (nil for others).
+	watchers []*grpcClient
+	records  Records
+	tracker  *Tracker
+	verify   *verifyCounters
 }
 
 func (r *runner) env(id int, stream uint64, rec *recorder) *WorkerEnv {
@@ -105,6 +152,9 @@ func (r *runner) env(id int, stream uint64, rec *recorder) *WorkerEnv {
 	}
 	if rs, ok := c.(rangeScanner); ok {
 		e.rangeOps = rs
+	}
+	if len(r.watchers) > 0 {
+		e.watch = r.watchers[id%len(r.watchers)].changes
 	}
 	if ds, ok := r.wl.(DataSet); ok {
 		e.data = ds
@@ -127,6 +177,10 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 		res.Shape.Target = "embedded"
 	}
 	res.Shape.NodeCount = r.p.NodeCount
+	res.Shape.Shards = r.cfg.Shards
+	if _, ok := r.wl.(Background); ok {
+		res.Shape.Subscribers = r.p.Subscribers
+	}
 	res.Shape.Protocol = r.p.Protocol
 	res.Shape.Clients = r.p.Clients
 	res.Shape.PayloadBytes = r.records.PayloadBytes()
@@ -170,10 +224,25 @@ func (r *runner) run(ctx context.Context) (*Results, error) {
 	info = r.wl.Info() // after NewWorker: emulations depend on the clients
 	res.Suite = SuiteInfo{Name: r.suite.Name, Summary: r.suite.Summary, Mix: info.Mix, Distribution: info.Distribution, Emulations: info.Emulations, Notes: info.Notes}
 
+	bg, _ := r.wl.(Background)
+	if bg != nil && ctx.Err() == nil {
+		// Subscribers get envs past the workers' (their own shards and random streams).
+		newEnv := func(i int) *WorkerEnv { return r.env(r.p.Clients+i, 1<<43+uint64(i), rec) }
+		if err := bg.Start(ctx, newEnv); err != nil && ctx.Err() == nil {
+			return nil, err
+		} else if err != nil {
+			bg = nil // interrupted while starting: nothing is left running
+		}
+	} else {
+		bg = nil
+	}
 	if ctx.Err() == nil {
-		res.Run = r.measure(ctx, workers, envs, rec, info)
+		res.Run = r.measure(ctx, workers, envs, rec, info, bg)
 	} else {
 		res.Run.StoppedBy = stopCause(ctx)
+		if bg != nil {
+			res.Run.Streams = bg.Finish(ctx, 0)
+		}
 	}
 	for i := range res.Run.ByOp {
 		if e, ok := info.Emulations[res.Run.ByOp[i].Op]; ok {
@@ -269,7 +338,10 @@ const (
 // measure runs the workers through the warmup and the measured phase. Goroutines: one per
 // worker, plus this one as the collector (it drains the recorder once a second and decides
 // when to stop), plus the progress line. All are gone when measure returns.
-func (r *runner) measure(ctx context.Context, workers []Worker, envs []*WorkerEnv, rec *recorder, info WorkloadInfo) PhaseStats {
+//
+// With a Background workload, its Finish runs once the workers stopped and before the last
+// drain, bounded by OpTimeout: the phase ends when the subscribers have seen the last writes.
+func (r *runner) measure(ctx context.Context, workers []Worker, envs []*WorkerEnv, rec *recorder, info WorkloadInfo, bg Background) PhaseStats {
 	p := r.p
 	open := p.Rate > 0
 	var (
@@ -434,6 +506,10 @@ loop:
 	stopAt = time.Now()
 	stop()
 	<-workersDone // in-flight steps finish (each bounded by OpTimeout)
+	var streams *StreamStats
+	if bg != nil {
+		streams = bg.Finish(ctx, p.OpTimeout)
+	}
 	end := time.Now()
 	prog.stop()
 	if measureStart.IsZero() { // stopped during warmup
@@ -453,6 +529,7 @@ loop:
 		ByOp:      agg.results(info.Ops, elapsed),
 		Timeline:  agg.timeline,
 		StoppedBy: stoppedBy,
+		Streams:   streams,
 	}
 	if elapsed > 0 {
 		ps.OpsPerSec = round1(float64(ps.Ops) / elapsed)

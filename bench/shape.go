@@ -31,6 +31,8 @@ type Shape struct {
 	// clients) or "remote".
 	Target    string `json:"target"`
 	NodeCount int    `json:"node_count"`
+	// Shards is the target's raft shard count when known (embedded runs; Config.Shards).
+	Shards    int    `json:"shards,omitempty"`
 	Protocol  string `json:"protocol"`
 	Clients   int    `json:"clients"`
 	Fsync     bool   `json:"fsync"`
@@ -44,6 +46,8 @@ type Shape struct {
 	FieldCount   int `json:"field_count"`
 	FieldLength  int `json:"field_length"`
 	BatchSize    int `json:"batch_size,omitempty"` // write-batch only
+	// Subscribers are the change streams open during the run (changefeed only).
+	Subscribers int `json:"subscribers,omitempty"`
 }
 
 // FsyncProbe is the latency of small synced writes on a directory.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	pb "github.com/aerolithsdb/aerolith/gateway/grpc/aerolithv1"
 )
 
 // Suite is one named load suite.
@@ -58,6 +60,21 @@ type DataSet interface {
 	ReadBack(ctx context.Context, env *WorkerEnv, n int64) error
 }
 
+// Background is implemented by a Workload that runs goroutines of its own beside its
+// workers: the changefeed suite's subscribers. The runner calls Start after the load and
+// Prepare, before the warmup, and Finish once the workers stopped and before it drains the
+// recorder for the last time, so what the goroutines observe of the last steps counts.
+type Background interface {
+	// Start starts the goroutines, goroutine i with the env newEnv(i) (its own random
+	// stream, a recorder shard and a ChangeService client), and returns once they are
+	// ready for the workers' first step. When it fails nothing is left running.
+	Start(ctx context.Context, newEnv func(i int) *WorkerEnv) error
+	// Finish waits at most settle, or until ctx ends, for the goroutines to observe what
+	// the workers did, stops them, records what they missed as errors (not when ctx ended
+	// first: the run was cut short) and reports. It is called once after Start succeeded.
+	Finish(ctx context.Context, settle time.Duration) *StreamStats
+}
+
 // WorkloadInfo describes a workload for the runner and the report.
 type WorkloadInfo struct {
 	Mix          []Mix
@@ -98,6 +115,7 @@ func DefaultRegistry() *Registry {
 		writeSuite(),
 		writeBatchSuite(),
 		querySuite(),
+		changefeedSuite(),
 	)
 }
 
@@ -150,7 +168,8 @@ type WorkerEnv struct {
 	postRun  bool // reads are the post-run verification
 	discard  bool // the current step began in the warmup: record nothing
 	rangeOps rangeScanner
-	data     DataSet // the workload's own documents, when it has them
+	data     DataSet                // the workload's own documents, when it has them
+	watch    pb.ChangeServiceClient // a Background workload's change streams (gRPC)
 }
 
 // appendDoc appends the full document of key number n at generation gen: a Record, or the

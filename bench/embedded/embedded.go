@@ -74,6 +74,12 @@ func freeLoopbackAddr() (string, error) {
 // Addr is the node's HTTP address (host:port).
 func (n *Node) Addr() string { return n.n.HTTPAddr() }
 
+// GRPCAddr is the node's gRPC address (host:port).
+func (n *Node) GRPCAddr() string { return n.n.GRPCAddr() }
+
+// Shards is the node's raft shard count.
+func (n *Node) Shards() int { return n.n.DB().Shards() }
+
 // Dir is the node's data directory (for the fsync probe).
 func (n *Node) Dir() string { return n.dir }
 

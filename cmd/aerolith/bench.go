@@ -51,12 +51,17 @@ make the command exit 1.
 Examples:
   aerolith bench --embedded --suite ycsb-a --duration 30s --out results/a
   aerolith bench --addr 10.0.0.1:7070 --addr 10.0.0.2:7070 --suite write-batch --batch-size 100
+  aerolith bench --embedded --protocol grpc --suite write --clients 32
+  aerolith bench --embedded --suite changefeed --subscribers 8 --clients 32
   aerolith bench compare results/a/results.json results/b/results.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
 			if p.Embedded == (len(p.Addrs) > 0) {
 				return usageError(errors.New("bench: give either --addr (one or more) or --embedded"))
+			}
+			if p.Embedded && len(p.GRPCAddrs) > 0 {
+				return usageError(errors.New("bench: --grpc-addr is for --addr targets (the embedded node's is known)"))
 			}
 			if f.Changed("value-size") {
 				if f.Changed("field-length") {
@@ -76,7 +81,7 @@ Examples:
 			}
 			check := p
 			if p.Embedded {
-				check.Addrs = []string{"embedded"}
+				check.Addrs, check.GRPCAddrs = []string{"embedded"}, []string{"embedded:0"}
 			}
 			if err := check.Validate(); err != nil {
 				return usageError(fmt.Errorf("invalid parameters:\n%w", err))
@@ -92,7 +97,9 @@ Examples:
 	f.BoolVar(&p.Embedded, "embedded", false, "start a throwaway single node in a temporary directory, bench it, remove it")
 	f.IntVar(&embeddedShards, "embedded-shards", 0, "raft shards of the embedded node (0: the server's default)")
 	f.StringVar(&logLevel, "embedded-log-level", "error", "log level of the embedded node: debug, info, warn or error")
-	f.StringVar(&p.Protocol, "protocol", bench.ProtocolREST, "client protocol: rest (grpc once it lands)")
+	f.StringVar(&p.Protocol, "protocol", bench.ProtocolREST, "client protocol: rest or grpc")
+	f.StringSliceVar(&p.GRPCAddrs, "grpc-addr", nil, "gRPC address of each --addr node, same order (default: each --addr's port + 2, the server's default layout); for --protocol grpc and the changefeed suite's subscribers")
+	f.IntVar(&p.Subscribers, "subscribers", 8, "changefeed: concurrent change streams (gRPC ChangeService.Watch) on the run's collection")
 	f.IntVar(&p.Clients, "clients", 16, "concurrent clients (closed loop) or most requests in flight (open loop)")
 	f.Float64Var(&p.Rate, "rate", 0, "open loop: target ops/s (0: closed loop)")
 	f.DurationVar(&p.Duration, "duration", 0, "length of the measured phase (default 30s unless --ops is given)")
@@ -159,8 +166,10 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, reg *bench.Registry
 		}()
 		fmt.Fprintf(stderr, "embedded node on %s (data in %s, removed afterwards)\n", n.Addr(), n.Dir())
 		cfg.Addrs = []string{n.Addr()}
+		cfg.GRPCAddrs = []string{n.GRPCAddr()}
 		cfg.NodeCount = 1
 		cfg.ProbeDir = n.Dir()
+		cfg.Shards = n.Shards()
 	}
 	res, err := bench.Run(ctx, cfg, reg)
 	if err != nil {
