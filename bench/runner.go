@@ -78,9 +78,10 @@ func Run(ctx context.Context, cfg Config, reg *Registry) (*Results, error) {
 }
 
 // connect makes one client per node in the run's protocol and, for a workload with
-// subscribers (Background), one gRPC client per node for them (the protocol's own when it
-// is gRPC). It returns the readiness checks of every client and a function that closes
-// them.
+// subscribers (Background), one gRPC connection per subscriber, spread over the nodes: a
+// subscriber is a consumer of its own, so its stream shares no connection with the writers
+// or the other subscribers. It returns the readiness checks of the clients and a function
+// that closes them.
 func (r *runner) connect() ([]func(context.Context) error, func(), error) {
 	p := r.p
 	var ready []func(context.Context) error
@@ -90,26 +91,43 @@ func (r *runner) connect() ([]func(context.Context) error, func(), error) {
 			_ = c.Close() // nothing in flight: the run is over
 		}
 	}
+	dial := func(target string) (*grpcClient, error) {
+		c, err := newGRPCClient(target, p.ReadConsistency)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		conns = append(conns, c)
+		return c, nil
+	}
+	var targets []string
 	_, watches := r.wl.(Background)
 	if p.Protocol == ProtocolGRPC || watches {
-		targets, err := grpcTargets(p)
-		if err != nil {
+		var err error
+		if targets, err = grpcTargets(p); err != nil {
 			return nil, nil, err
 		}
-		for _, t := range targets {
-			c, err := newGRPCClient(t, p.ReadConsistency)
+	}
+	if watches {
+		for i := range p.Subscribers {
+			c, err := dial(targets[i%len(targets)])
 			if err != nil {
-				closeAll()
 				return nil, nil, err
 			}
-			conns = append(conns, c)
-			ready = append(ready, c.Ready)
+			r.watchers = append(r.watchers, c)
 		}
-		r.watchers = conns
+		for i := range min(len(targets), p.Subscribers) {
+			ready = append(ready, r.watchers[i].Ready)
+		}
 	}
 	if p.Protocol == ProtocolGRPC {
-		for _, c := range conns {
+		for _, t := range targets {
+			c, err := dial(t)
+			if err != nil {
+				return nil, nil, err
+			}
 			r.clients = append(r.clients, c)
+			ready = append(ready, c.Ready)
 		}
 		return ready, closeAll, nil
 	}
@@ -129,7 +147,8 @@ type runner struct {
 	wl      Workload
 	log     *slog.Logger
 	clients []Client
-	// watchers are the gRPC clients of a Background workload's subscribers (nil for others).
+	// watchers are the gRPC connections of a Background workload's subscribers, one each
+	// (nil for other workloads).
 	watchers []*grpcClient
 	records  Records
 	tracker  *Tracker
@@ -153,8 +172,8 @@ func (r *runner) env(id int, stream uint64, rec *recorder) *WorkerEnv {
 	if rs, ok := c.(rangeScanner); ok {
 		e.rangeOps = rs
 	}
-	if len(r.watchers) > 0 {
-		e.watch = r.watchers[id%len(r.watchers)].changes
+	if id >= r.p.Clients && len(r.watchers) > 0 { // a subscriber (see Background)
+		e.watch = r.watchers[(id-r.p.Clients)%len(r.watchers)].changes
 	}
 	if ds, ok := r.wl.(DataSet); ok {
 		e.data = ds
