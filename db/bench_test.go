@@ -44,4 +44,3 @@ func BenchmarkWrite(b *testing.B) {
 		})
 	}
 }
-

@@ -87,7 +87,7 @@ func (d *DB) Events(ctx context.Context, r EventsRequest) (*EventsPage, error) {
 	page := &EventsPage{}
 	toTS := log.Timestamp(0)
 	if !r.ToTime.IsZero() {
-		toTS = log.TimestampOf(r.ToTime.Add(time.Millisecond)) // inclusive at millisecond resolution
+		toTS = log.TimestampOf(r.ToTime) // inclusive, compared with event times as printed
 	}
 	for len(page.Events) < r.Limit {
 		m, err := s.Next(ctx)
@@ -104,7 +104,7 @@ func (d *DB) Events(ctx context.Context, r EventsRequest) (*EventsPage, error) {
 		if r.Shard != 0 && e.Position.Shard != r.Shard {
 			continue
 		}
-		if r.ToIndex != 0 && e.Position.Index > r.ToIndex || toTS != 0 && e.TS >= toTS {
+		if r.ToIndex != 0 && e.Position.Index > r.ToIndex || toTS != 0 && e.TS > toTS {
 			continue
 		}
 		if r.ID != "" && e.ID != r.ID {
@@ -143,7 +143,7 @@ func (a *AsOf) includes(shard uint64, v tiersVersion) bool {
 	if a.Token != nil {
 		return v.index <= a.Token[shard]
 	}
-	return v.ts <= log.TimestampOf(a.Time.Add(time.Millisecond))-1
+	return v.ts <= log.TimestampOf(a.Time)
 }
 
 type tiersVersion struct {

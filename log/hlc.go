@@ -17,8 +17,13 @@ func MakeTimestamp(ms int64, logical uint16) Timestamp {
 	return Timestamp(uint64(ms)<<logicalBits | uint64(logical))
 }
 
-// TimestampOf returns the smallest Timestamp at wall time t.
-func TimestampOf(t time.Time) Timestamp { return MakeTimestamp(t.UnixMilli(), 0) }
+// TimestampOf returns the Timestamp a time names, the inverse of Timestamp.Time: its
+// milliseconds, and in its sub-millisecond nanoseconds the logical counter (capped). So a
+// printed event time parses back to exactly that event's Timestamp, and a plain wall time
+// names the first Timestamp of its millisecond.
+func TimestampOf(t time.Time) Timestamp {
+	return MakeTimestamp(t.UnixMilli(), uint16(min(t.Nanosecond()%int(time.Millisecond), 1<<logicalBits-1)))
+}
 
 // Millis returns the wall-clock part in milliseconds since the Unix epoch.
 func (t Timestamp) Millis() int64 { return int64(uint64(t) >> logicalBits) }
