@@ -51,5 +51,16 @@ proto:
 		--go-grpc_out=. --go-grpc_opt=module=github.com/aerolithsdb/aerolith \
 		$(PROTOS)
 
+# A short standard load suite (~2 min) against throwaway embedded nodes: prints a table per
+# suite and writes results.json + report.html under $(BENCH_OUT)/<suite>/.
+BENCH_OUT    ?= bench-results
+BENCH_SUITES ?= ycsb-a ycsb-b ycsb-c write write-batch
+BENCH_FLAGS  ?= --duration 15s --warmup 3s --clients 32 --record-count 10000
+bench:
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -o $(BIN) ./cmd/aerolith
+	@set -e; for s in $(BENCH_SUITES); do \
+		./$(BIN) bench --embedded --suite $$s $(BENCH_FLAGS) --out $(BENCH_OUT)/$$s; \
+	done
+
 clean:
 	rm -rf bin
