@@ -45,9 +45,13 @@ type Config struct {
 	// every shard. Default: a cluster of this node alone.
 	InitialMembers map[uint64]string
 
-	Limits             gateway.Limits
-	Changes            ws.Limits // GET /v1/changes (WebSocket and SSE): connections, subscriptions, keepalive
-	CacheBytes         int64
+	Limits     gateway.Limits
+	Changes    ws.Limits // GET /v1/changes (WebSocket and SSE): connections, subscriptions, keepalive
+	CacheBytes int64
+	// Archive (L4) retention, per shard: see db.Config.
+	RetainEvents       int
+	RetainAge          time.Duration
+	SegmentEvents      int
 	DisableGroupCommit bool
 	ShutdownTimeout    time.Duration // default 15s
 
@@ -86,6 +90,7 @@ func (c Config) dbConfig() db.Config {
 		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, Shards: c.Shards, DC: c.DC,
 		CacheBytes: c.CacheBytes, DisableGroupCommit: c.DisableGroupCommit, Logger: c.Logger,
 		InitialMembers: c.InitialMembers,
+		RetainEvents:   c.RetainEvents, RetainAge: c.RetainAge, SegmentEvents: c.SegmentEvents,
 	}
 }
 
