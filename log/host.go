@@ -47,7 +47,7 @@ type Config struct {
 	DisableGroupCommit bool
 	MaxBatch           int           // default 256
 	MaxBatchBytes      int           // default 4 MiB
-	MaxInFlight        int           // default 16
+	MaxInFlight        int           // default 2
 	ProposeTimeout     time.Duration // how long one proposal may take (default 5s)
 
 	// NewStateMachine returns the state machine of a shard.
@@ -80,7 +80,7 @@ func (c *Config) setDefaults() {
 		c.MaxBatchBytes = 4 << 20
 	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 16
+		c.MaxInFlight = 2
 	}
 	if c.ProposeTimeout == 0 {
 		c.ProposeTimeout = 5 * time.Second
