@@ -100,24 +100,16 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base.String()+"/v1/audit/export", nil)
+			body, err := c.export(cmd)
 			if err != nil {
 				return err
 			}
-			resp, err := c.http.Do(req)
-			if err != nil {
-				return c.transportError("GET", err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes))
-				return decodeError(resp, raw)
-			}
+			defer body.Close()
 			f, err := os.Create(out)
 			if err != nil {
 				return err
 			}
-			n, err := io.Copy(f, resp.Body)
+			n, err := io.Copy(f, body)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -174,4 +166,23 @@ func (c *client) getJSON(cmd *cobra.Command, path string, q url.Values, v any) e
 		return decodeError(resp, raw)
 	}
 	return json.Unmarshal(raw, v)
+}
+
+// export opens the server's audit export stream (NDJSON); it has no timeout, as an export
+// of a long history takes as long as it takes.
+func (c *client) export(cmd *cobra.Command) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base.String()+"/v1/audit/export", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError("GET", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes))
+		return nil, decodeError(resp, raw)
+	}
+	return resp.Body, nil
 }

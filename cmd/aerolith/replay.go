@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 
 	"github.com/aerolithsdb/aerolith/audit"
@@ -53,20 +52,12 @@ digest GET /v1/admin/digest reports for the same position.`,
 					}
 					shards = len(d.Shards)
 				}
-				req, err := http.NewRequestWithContext(cmd.Context(), "GET", c.base.String()+"/v1/audit/export", nil)
+				body, err := c.export(cmd)
 				if err != nil {
 					return err
 				}
-				resp, err := c.http.Do(req)
-				if err != nil {
-					return c.transportError("GET", err)
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes))
-					return decodeError(resp, raw)
-				}
-				r = resp.Body
+				defer body.Close()
+				r = body
 			}
 			events, err := audit.ReadEvents(r)
 			if err != nil {

@@ -64,40 +64,17 @@ func (h *hashReader) Sum() []byte { return h.h.Sum(nil) }
 func (h *hashReader) Read(p []byte) (int, error) { return h.r.Read(p) }
 
 func digest(snap *pdb.Snapshot, shard uint64) (log.Hash, error) {
-	lo, hi := shardBounds(shard)
-	it, err := snap.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return log.Hash{}, err
-	}
-	defer it.Close()
-	h := sha256.New()
-	var buf []byte
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()[len(lo):]
-		// Events are left out: the shard meta's head hash commits to all of them, and
-		// which of them still sit in L2 rather than the archive is a node's own affair.
-		if len(k) == 1 && k[0] == kApplied || k[0] == kEvent {
-			continue
-		}
-		buf = binary.AppendUvarint(buf[:0], uint64(len(k)))
-		buf = append(buf, k...)
-		buf = binary.AppendUvarint(buf, uint64(len(it.Value())))
-		h.Write(buf)
-		h.Write(it.Value())
-	}
-	var out log.Hash
-	copy(out[:], h.Sum(nil))
-	return out, it.Error()
+	// Events are left out: the shard meta's head hash commits to all of them, and which of
+	// them still sit in L2 rather than the archive is a node's own affair.
+	h, _, err := hashShard(snap, shard, func(k []byte) bool {
+		return !(len(k) == 1 && k[0] == kApplied || k[0] == kEvent)
+	})
+	return h, err
 }
 
-// StateDigest returns the SHA-256 of the part of a shard's state that its events alone
-// determine — the shard meta (event count, last timestamp, and the head hash, which
-// commits to every event), documents, versions and collection counts — and the index of
-// the shard's last event, both from one snapshot. Replaying the same events into an empty store gives the
-// same digest; idempotency records, index entries and the applied raft index are left out.
-func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
-	snap := d.db.NewSnapshot()
-	defer snap.Close()
+// hashShard hashes the keys of shard (relative to its prefix) that keep accepts, with
+// their values, in key order, and returns the last event index the shard meta records.
+func hashShard(snap *pdb.Snapshot, shard uint64, keep func(k []byte) bool) (log.Hash, uint64, error) {
 	lo, hi := shardBounds(shard)
 	it, err := snap.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -109,9 +86,7 @@ func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
 	var last uint64
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()[len(lo):]
-		switch k[0] {
-		case kMeta, kDoc, kVersion, kCount:
-		default:
+		if !keep(k) {
 			continue
 		}
 		if k[0] == kMeta {
@@ -130,4 +105,22 @@ func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
 	var out log.Hash
 	copy(out[:], h.Sum(nil))
 	return out, last, it.Error()
+}
+
+// StateDigest returns the SHA-256 of the part of a shard's state that its events alone
+// determine — the shard meta (event count, last timestamp, and the head hash, which
+// commits to every event), documents, versions and collection counts — and the index of
+// the shard's last event, both from one snapshot. Replaying the same events into an empty
+// store gives the same digest; idempotency records, index entries and the applied raft
+// index are left out.
+func (d *DB) StateDigest(shard uint64) (log.Hash, uint64, error) {
+	snap := d.db.NewSnapshot()
+	defer snap.Close()
+	return hashShard(snap, shard, func(k []byte) bool {
+		switch k[0] {
+		case kMeta, kDoc, kVersion, kCount:
+			return true
+		}
+		return false
+	})
 }
