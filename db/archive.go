@@ -69,6 +69,9 @@ func (d *DB) archiveLoop(ctx context.Context) {
 		if _, err := d.archiveOnce(ctx); err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("archiving failed", "err", err)
 		}
+		if err := d.scrubArchive(ctx); err != nil && ctx.Err() == nil {
+			d.cfg.Logger.Warn("erasing redacted bodies from the archive failed", "err", err)
+		}
 	}
 }
 
@@ -173,4 +176,49 @@ func (d *DB) mask(shard, from uint64, recs [][]byte) ([][]byte, error) {
 		recs[i] = d.codec.Encode(&e)
 	}
 	return recs, nil
+}
+
+// scrubArchive rewrites archive segments that hold events redacted after they were
+// archived, so the erased bodies leave the disk too (readers never saw them: mask hides
+// them). Segments already scrubbed since start are remembered; after a restart each is
+// checked once more.
+func (d *DB) scrubArchive(ctx context.Context) error {
+	for _, s := range d.shardIDs() {
+		archived := d.archive.Archived(s)
+		if archived == 0 {
+			continue
+		}
+		masked, err := d.store.Masked(s, 1, archived)
+		if err != nil {
+			return err
+		}
+		for idx := range masked {
+			if d.scrubbed[log.Position{Shard: s, Index: idx}] {
+				continue
+			}
+			from, to, err := d.archive.Rewrite(ctx, s, idx, func(i uint64, rec []byte) ([]byte, error) {
+				if !masked[i] {
+					return rec, nil
+				}
+				e, err := d.codec.Decode(rec)
+				if err != nil {
+					return nil, err
+				}
+				if e.Redacted {
+					return rec, nil
+				}
+				e.Redact()
+				return d.codec.Encode(&e), nil
+			})
+			if err != nil {
+				return err
+			}
+			for i := range masked {
+				if i >= from && i <= to {
+					d.scrubbed[log.Position{Shard: s, Index: i}] = true
+				}
+			}
+		}
+	}
+	return nil
 }

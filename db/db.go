@@ -167,6 +167,7 @@ type DB struct {
 	hub      *feed.Hub
 	key      *audit.Key
 	archive  *archive.Archive
+	scrubbed map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -191,7 +192,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	d := &DB{cfg: cfg, codec: log.NewCodec(0), clock: log.NewClock(nil), compiler: compiler,
-		hub: feed.NewHub(), backfillKick: make(chan struct{}, 1)}
+		hub: feed.NewHub(), backfillKick: make(chan struct{}, 1), scrubbed: map[log.Position]bool{}}
 	if d.key, err = audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, "audit")); err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}

@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,9 +28,15 @@ func TestRedactionKeepsTheChainAndReplay(t *testing.T) {
 	}
 	w(log.OpPut, "p1", `{"name":"Ann","ssn":"123"}`)
 	w(log.OpPatch, "p1", `{"city":"Oslo"}`)
-	// Push p1's first events into the archive, so redaction meets both tiers.
-	for i := 0; i < 12; i++ {
-		w(log.OpPut, "other", `{"n":1}`)
+	// Push p1's first events into the archive, so redaction meets both tiers: fill p1's
+	// shard past the retention window.
+	filled := 0
+	for i := 0; filled < 12; i++ {
+		id := fmt.Sprint("filler", i)
+		if d.host.ShardOf("people", id) == d.host.ShardOf("people", "p1") {
+			w(log.OpPut, id, `{"n":1}`)
+			filled++
+		}
 	}
 	if _, err := d.archiveOnce(ctx); err != nil {
 		t.Fatal(err)
@@ -99,6 +106,29 @@ func TestRedactionKeepsTheChainAndReplay(t *testing.T) {
 		for _, e := range evs {
 			if !e.Redacted && (bytes.Contains(e.Body, []byte("123")) || bytes.Contains(e.Body, []byte("secret"))) {
 				t.Fatalf("export carries an erased body: %s %s", e.Position, e.Body)
+			}
+		}
+	}
+	// The erased bodies also leave the archive's files.
+	p1 := d.host.ShardOf("people", "p1")
+	if masked, err := d.store.Masked(p1, 1, 1<<40); err != nil || len(masked) == 0 {
+		t.Fatalf("no archived event was redacted (masked %v, %v): the test does not reach the archive", masked, err)
+	}
+	if err := d.scrubArchive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.shardIDs() {
+		recs, err := d.archive.Events(ctx, s, 1, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			e, err := d.codec.Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !e.Redacted && bytes.Contains(e.Body, []byte("123")) {
+				t.Fatalf("archive segment still holds an erased body at %s", e.Position)
 			}
 		}
 	}

@@ -112,6 +112,7 @@ type Archive struct {
 	segments map[uint64][]segRange // per shard, by From
 	cache    map[string][][]byte   // decoded segments, bounded by cacheSegs
 	order    []string
+	sizes    map[string][2]int64 // per segment written since Open: raw and file bytes
 
 	hits, misses        atomic.Uint64
 	rawBytes, fileBytes atomic.Int64
@@ -132,7 +133,8 @@ func Open(ctx context.Context, blobs Blobs) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Archive{blobs: blobs, enc: enc, dec: dec, segments: map[uint64][]segRange{}, cache: map[string][][]byte{}}
+	a := &Archive{blobs: blobs, enc: enc, dec: dec, segments: map[uint64][]segRange{}, cache: map[string][][]byte{},
+		sizes: map[string][2]int64{}}
 	names, err := blobs.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("archive: list: %w", err)
@@ -175,6 +177,49 @@ func (a *Archive) Put(ctx context.Context, shard, from uint64, records [][]byte)
 		return fmt.Errorf("archive: shard %d: segment from %d does not continue the archive at %d", shard, from, last)
 	}
 	r := segRange{shard: shard, from: from, to: from + uint64(len(records)) - 1}
+	if err := a.write(ctx, r, records); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.segments[shard] = append(a.segments[shard], r)
+	a.mu.Unlock()
+	a.items.Add(int64(len(records)))
+	return nil
+}
+
+// Rewrite replaces the records of the segment holding index of shard, whose records
+// rewrite maps (for erasing redacted bodies). The new file replaces the old atomically. It
+// returns the segment's range.
+func (a *Archive) Rewrite(ctx context.Context, shard, index uint64, rewrite func(i uint64, rec []byte) ([]byte, error)) (from, to uint64, err error) {
+	a.mu.Lock()
+	segs := a.segments[shard]
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].to >= index })
+	a.mu.Unlock()
+	if i == len(segs) || segs[i].from > index {
+		return 0, 0, fmt.Errorf("archive: shard %d: index %d is not archived", shard, index)
+	}
+	r := segs[i]
+	recs, err := a.segment(ctx, r)
+	if err != nil {
+		return 0, 0, err
+	}
+	out := make([][]byte, len(recs))
+	for j, rec := range recs {
+		if out[j], err = rewrite(r.from+uint64(j), rec); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := a.write(ctx, r, out); err != nil {
+		return 0, 0, err
+	}
+	a.mu.Lock()
+	delete(a.cache, segName(r))
+	a.mu.Unlock()
+	return r.from, r.to, nil
+}
+
+// write encodes and stores one segment durably.
+func (a *Archive) write(ctx context.Context, r segRange, records [][]byte) error {
 	var raw []byte
 	for _, rec := range records {
 		raw = wire.AppendBytes(raw, rec)
@@ -188,15 +233,16 @@ func (a *Archive) Put(ctx context.Context, shard, from uint64, records [][]byte)
 	sum := sha256.Sum256(payload)
 	b = binary.BigEndian.AppendUint64(b, uint64(len(payload)))
 	b = append(b, sum[:]...)
-	if err := a.blobs.Put(ctx, segName(r), b); err != nil {
+	name := segName(r)
+	if err := a.blobs.Put(ctx, name, b); err != nil {
 		return fmt.Errorf("archive: put: %w", err)
 	}
 	a.mu.Lock()
-	a.segments[shard] = append(a.segments[shard], r)
+	old := a.sizes[name]
+	a.sizes[name] = [2]int64{int64(len(raw)), int64(len(b))}
 	a.mu.Unlock()
-	a.rawBytes.Add(int64(len(raw)))
-	a.fileBytes.Add(int64(len(b)))
-	a.items.Add(int64(len(records)))
+	a.rawBytes.Add(int64(len(raw)) - old[0])
+	a.fileBytes.Add(int64(len(b)) - old[1])
 	return nil
 }
 
