@@ -15,7 +15,7 @@ import (
 var (
 	// ErrUnknownSuite: no suite of that name in the registry.
 	ErrUnknownSuite = errors.New("bench: unknown suite")
-	// ErrProtocolUnsupported: the requested client protocol is not implemented yet.
+	// ErrProtocolUnsupported: the suite cannot run over the requested client protocol.
 	ErrProtocolUnsupported = errors.New("bench: protocol not supported")
 	// ErrInvalidConfig wraps every Config.Validate failure.
 	ErrInvalidConfig = errors.New("bench: invalid config")

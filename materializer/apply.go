@@ -103,10 +103,10 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 	}
 	rs := make([]WriteResult, len(c.Writes))
 	failed := false
-	var todo []int
+	var toApply []int
 	for i, w := range c.Writes {
 		if w.RequestID == "" {
-			todo = append(todo, i)
+			toApply = append(toApply, i)
 			continue
 		}
 		rec, ok, err := b.Idem(s.shard, w.RequestID)
@@ -114,7 +114,7 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			return nil, err
 		}
 		if !ok || rec.Expiry <= now {
-			todo = append(todo, i)
+			toApply = append(toApply, i)
 			continue
 		}
 		if rec.Collection != w.Collection || rec.ID != w.ID {
@@ -131,8 +131,8 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 	}
 
 	overlay := map[tiers.Key]tiers.Doc{}
-	plans := make([]plan, 0, len(todo))
-	for _, i := range todo {
+	plans := make([]plan, 0, len(toApply))
+	for _, i := range toApply {
 		w := &c.Writes[i]
 		p := plan{i: i, key: tiers.Key{Shard: s.shard, Collection: w.Collection, ID: w.ID}}
 		cur, ok := overlay[p.key]

@@ -25,7 +25,7 @@ func (c *conn) live(ctx context.Context, sb *sub, fs *feed.Subscription, q db.Qu
 	token := fs.Token()
 	docs := make([]docBody, len(res.Docs))
 	for i, d := range res.Docs {
-		docs[i] = toDocBody(d)
+		docs[i] = docBodyOf(d)
 	}
 	b, err := json.Marshal(resultMsg{Type: "result", Sub: sb.id, Docs: docs, Token: token})
 	if err != nil || !c.enqueue(ctx, outMsg{sub: sb.id, data: b}) {
@@ -64,7 +64,7 @@ func (c *conn) live(ctx context.Context, sb *sub, fs *feed.Subscription, q db.Qu
 		ds := Diff(last, res.Docs)
 		last = res.Docs
 		for i, d := range ds {
-			msg := deltaMsg{Type: "delta", Sub: sb.id, Op: d.Op, Doc: toDocBody(d.Doc), Last: i == len(ds)-1, Token: token}
+			msg := deltaMsg{Type: "delta", Sub: sb.id, Op: d.Op, Doc: docBodyOf(d.Doc), Last: i == len(ds)-1, Token: token}
 			if d.Op == OpRemove {
 				msg.Doc.Doc = nil
 			} else {

@@ -146,7 +146,7 @@ type docBody struct {
 	Doc        json.RawMessage `json:"doc,omitempty"`
 }
 
-func toDocBody(d db.Doc) docBody {
+func docBodyOf(d db.Doc) docBody {
 	return docBody{Collection: d.Collection, ID: d.ID, Version: d.Version, TS: d.TS.String(), Doc: d.Body}
 }
 
