@@ -182,3 +182,26 @@ func TestBatchAtomicWithinShard(t *testing.T) {
 		t.Fatalf("doc b: %s", doc.Body)
 	}
 }
+
+// TestRefusalIsRemembered: a refused write's idempotency key answers every copy of the
+// request with the same refusal, even once the refusal's reason is gone — so a copy of the
+// request still in the log (resubmitted after an unknown outcome) can never apply later.
+func TestRefusalIsRemembered(t *testing.T) {
+	d := openDB(t, t.TempDir(), freeAddr(t))
+	defer d.Close()
+	ctx := context.Background()
+	patch := Write{Op: log.OpPatch, Collection: "c", ID: "x", Body: []byte(`{"a":1}`), IdempotencyKey: "p-1"}
+	if _, err := d.Write(ctx, "anonymous", patch); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("patch of a missing document: %v", err)
+	}
+	if _, err := d.Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: "x", Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Write(ctx, "anonymous", patch); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the same request again: %v (want the first answer, not_found)", err)
+	}
+	doc, err := d.Get(ctx, "c", "x", Linearizable)
+	if err != nil || doc.Version != 1 || string(doc.Body) != `{}` {
+		t.Fatalf("the copy applied: %+v %v", doc, err)
+	}
+}

@@ -22,8 +22,9 @@ func TestEventsPagesAndTimeTravel(t *testing.T) {
 		}
 		return r
 	}
+	var last Result
 	for i := 0; i < 30; i++ {
-		write(log.OpPut, fmt.Sprintf("a%d", i%10), fmt.Sprintf(`{"bal":%d}`, i))
+		last = write(log.OpPut, fmt.Sprintf("a%d", i%10), fmt.Sprintf(`{"bal":%d}`, i))
 	}
 	// A point in time between two writes, at millisecond resolution.
 	middle := time.UnixMilli(time.Now().UnixMilli() + 1)
@@ -79,7 +80,8 @@ func TestEventsPagesAndTimeTravel(t *testing.T) {
 		t.Fatalf("index range: %+v %v", rng, err)
 	}
 
-	for _, at := range []*AsOf{{Time: middle.Add(-time.Millisecond)}, {Token: tokenBefore}} {
+	// The last write's printed time names exactly the state after it.
+	for _, at := range []*AsOf{{Time: last.TS.Time()}, {Token: tokenBefore}} {
 		doc, err := d.GetAsOf(ctx, "acct", "a3", at, Linearizable)
 		if err != nil || string(doc.Body) != `{"bal":23}` {
 			t.Fatalf("a3 as of %+v: %s %v", at, doc.Body, err)

@@ -207,6 +207,20 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 		for _, p := range plans {
 			rs[p.i] = WriteResult{Status: StatusAborted}
 		}
+		// A refusal is an outcome too: remembering it under the request id means a copy of
+		// the same request still in the log (a resubmission after an unknown outcome can
+		// commit before the original) is answered with the same refusal, never applied.
+		ts := max(c.TS, meta.LastTS)
+		for i, w := range c.Writes {
+			if w.RequestID == "" || rs[i].Replayed || rs[i].Status == StatusIdemReused {
+				continue
+			}
+			rec := l2.Idem{Collection: w.Collection, ID: w.ID, Expiry: ts + log.Timestamp(c.IdemTTL<<16),
+				Result: EncodeResults(rs[i : i+1])}
+			if err := b.PutIdem(s.shard, w.RequestID, rec); err != nil {
+				return nil, err
+			}
+		}
 		return rs, nil
 	}
 
