@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -302,8 +303,9 @@ func (w *Write) validate() error {
 	}
 	switch w.Op {
 	case log.OpPut, log.OpPatch:
-		var probe map[string]json.RawMessage
-		if json.Unmarshal(w.Body, &probe) != nil || probe == nil {
+		// A valid JSON text whose first token is '{' is an object; checking that is a
+		// third of the cost of decoding it.
+		if t := bytes.TrimLeft(w.Body, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(w.Body) {
 			return fmt.Errorf("%w: body must be a JSON object", ErrInvalidDocument)
 		}
 	case log.OpDelete, log.OpRedact:
