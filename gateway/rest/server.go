@@ -101,6 +101,10 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	// On shutdown, answer the request in flight on each keep-alive connection with
+	// "Connection: close" and close it: otherwise clients that keep sending hold the
+	// graceful shutdown open until its deadline.
+	s.app.Server().CloseOnShutdown = true
 	s.app.Use(s.observe)
 	v1 := s.app.Group("/v1")
 	v1.Get("/collections", s.collections)
