@@ -32,6 +32,8 @@ type Config struct {
 	RaftAddr string
 	Shards   int    // raft groups (default 4)
 	DC       string // datacenter name (default "dc1")
+	// RaftListenAddr is where raft binds when it differs from RaftAddr (default RaftAddr).
+	RaftListenAddr string
 	// InitialMembers makes a static cluster: node id → raft address of every member, this
 	// node included, the same on every node. Each node runs a replica of every shard.
 	// Default: this node alone.
@@ -214,7 +216,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	if d.host, err = log.Open(log.Config{
-		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, Dir: cfg.DataDir, Shards: cfg.Shards,
+		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, RaftListenAddr: cfg.RaftListenAddr, Dir: cfg.DataDir, Shards: cfg.Shards,
 		InitialMembers:     cfg.InitialMembers,
 		DisableGroupCommit: cfg.DisableGroupCommit,
 		NewStateMachine:    d.mat.StateMachine,

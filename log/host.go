@@ -21,9 +21,12 @@ import (
 // NewStateMachine means its default.
 type Config struct {
 	NodeID   uint64 // this node's replica id, > 0
-	RaftAddr string // host:port raft traffic binds to and peers dial
+	RaftAddr string // host:port peers dial; raft also binds to it unless RaftListenAddr is set
 	Dir      string // directory for the raft log (created)
 	Shards   int    // raft groups; shard ids are 1..Shards (default 4)
+	// RaftListenAddr is the host:port raft binds to when it differs from RaftAddr, e.g.
+	// 0.0.0.0:7071 in a container whose RaftAddr names it by hostname. Default: RaftAddr.
+	RaftListenAddr string
 	// InitialMembers maps replica id to raft address for a new shard. Default: this node
 	// alone. Every node of a static cluster passes the same map and runs a replica of
 	// every shard (replica id = node id), so the replication factor is the member count.
@@ -165,6 +168,7 @@ func Open(cfg Config) (*Host, error) {
 		NodeHostDir:    filepath.Join(cfg.Dir, "raft"),
 		RTTMillisecond: uint64(cfg.RTT / time.Millisecond),
 		RaftAddress:    cfg.RaftAddr,
+		ListenAddress:  cfg.RaftListenAddr,
 		Expert:         config.GetDefaultExpertConfig(),
 	}
 	// Few execution shards suit few cores; the small LogDB profile keeps memory modest.

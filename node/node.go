@@ -33,6 +33,9 @@ type Config struct {
 	DataDir  string
 	HTTPAddr string // "host:0" picks a free port; HTTPAddr() tells which
 	RaftAddr string
+	// RaftListenAddr is where raft binds when it differs from RaftAddr, the address peers
+	// dial (e.g. 0.0.0.0:7071 in a container named by its hostname). Default: RaftAddr.
+	RaftListenAddr string
 	// GRPCAddr is the gRPC gateway's address: default DefaultGRPCAddr, or "host:0" when
 	// HTTPAddr asks for port 0 (so nodes started for tests can run side by side); GRPCOff
 	// disables it. GRPCAddr() tells which port was taken.
@@ -87,7 +90,7 @@ func (c *Config) setDefaults() {
 
 func (c Config) dbConfig() db.Config {
 	return db.Config{
-		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, Shards: c.Shards, DC: c.DC,
+		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftListenAddr: c.RaftListenAddr, Shards: c.Shards, DC: c.DC,
 		CacheBytes: c.CacheBytes, DisableGroupCommit: c.DisableGroupCommit, Logger: c.Logger,
 		InitialMembers: c.InitialMembers,
 		RetainEvents:   c.RetainEvents, RetainAge: c.RetainAge, SegmentEvents: c.SegmentEvents,
@@ -110,6 +113,9 @@ func (c Config) Validate() error {
 	addrs := map[string]string{"http address": c.HTTPAddr, "raft address": c.RaftAddr}
 	if c.GRPCAddr != GRPCOff {
 		addrs["grpc address"] = c.GRPCAddr
+	}
+	if c.RaftListenAddr != "" {
+		addrs["raft listen address"] = c.RaftListenAddr
 	}
 	for name, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
