@@ -11,6 +11,7 @@ import (
 	"sort"
 
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/vclock"
 )
 
 // Record is one stored event as the audit view shows it: every field the hash chain
@@ -36,6 +37,9 @@ type Record struct {
 	BodySHA256 string `json:"body_sha256,omitempty"`
 	PrevHash   string `json:"prev_hash"`
 	Hash       string `json:"hash"`
+	// Clock is the document's vector clock after the event (absent on events written
+	// before clocks); the chain covers it.
+	Clock vclock.Clock `json:"clock,omitempty"`
 }
 
 // RecordOf renders an event.
@@ -44,6 +48,7 @@ func RecordOf(e *log.Event) Record {
 		Position: e.Position, TS: e.TS.String(), HLC: uint64(e.TS), Origin: e.Origin, Op: e.Op.String(),
 		Collection: e.Collection, ID: e.ID, Version: e.Version, PrevVersion: e.PrevVersion,
 		Principal: e.Principal, RequestID: e.RequestID, PrevHash: HashHex(e.PrevHash), Hash: HashHex(e.Hash()),
+		Clock: e.Clock,
 	}
 	switch {
 	case e.Redacted:
@@ -65,7 +70,7 @@ func (r *Record) Event() (*log.Event, error) {
 	e := &log.Event{
 		Position: r.Position, TS: log.Timestamp(r.HLC), Origin: r.Origin, Op: op,
 		Collection: r.Collection, ID: r.ID, Version: r.Version, PrevVersion: r.PrevVersion,
-		Principal: r.Principal, RequestID: r.RequestID, Body: r.Body,
+		Principal: r.Principal, RequestID: r.RequestID, Body: r.Body, Clock: r.Clock.Clone(),
 	}
 	if r.Redacted {
 		h, err := hex.DecodeString(r.BodySHA256)

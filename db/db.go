@@ -171,6 +171,7 @@ type DB struct {
 	key      *audit.Key
 	archive  *archive.Archive
 	scrubbed map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
+	xdc      xdc                   // cross-datacenter state (remote.go)
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -281,6 +282,9 @@ type Write struct {
 	HasIfMatch     bool
 	IfNoneMatch    bool
 	IdempotencyKey string
+	// Resolves names the siblings (Sibling.ID) of a keep-both conflict the write replaces;
+	// a write to a document with siblings must name every one of them.
+	Resolves []string
 }
 
 // Result is the outcome of an applied write.
@@ -323,7 +327,7 @@ func (w *Write) validate() error {
 func (d *DB) toWrite(w *Write, principal string) materializer.Write {
 	mw := materializer.Write{
 		Op: w.Op, Collection: w.Collection, ID: w.ID, Body: w.Body,
-		IfMatch: w.IfMatch, HasIfMatch: w.HasIfMatch, IfNoneMatch: w.IfNoneMatch,
+		IfMatch: w.IfMatch, HasIfMatch: w.HasIfMatch, IfNoneMatch: w.IfNoneMatch, Resolves: w.Resolves,
 	}
 	if w.IdempotencyKey != "" {
 		// Keys are per principal, so two principals never see each other's results.
@@ -345,12 +349,19 @@ func (d *DB) Write(ctx context.Context, principal string, w Write) (Result, erro
 		return Result{}, err
 	}
 	shard := d.host.ShardOf(w.Collection, w.ID)
+	if err := d.checkSync(shard, w.Collection); err != nil {
+		return Result{}, err
+	}
 	cmd := d.command(principal, []materializer.Write{d.toWrite(&w, principal)})
 	rs, err := d.propose(ctx, shard, cmd)
 	if err != nil {
 		return Result{}, err
 	}
-	return resultOf(&w, rs[0])
+	res, err := resultOf(&w, rs[0])
+	if err != nil {
+		return res, err
+	}
+	return res, d.waitShipped(ctx, shard, w.Collection, res)
 }
 
 // ItemResult is the outcome of one write of a batch.
@@ -377,11 +388,15 @@ func (d *DB) Batch(ctx context.Context, principal string, ws []Write, idempotenc
 		if idempotencyKey != "" {
 			ws[i].IdempotencyKey = fmt.Sprintf("%s/%d", idempotencyKey, i)
 		}
+		s := d.host.ShardOf(ws[i].Collection, ws[i].ID)
 		if err := ws[i].validate(); err != nil {
 			out[i].Err = err
 			continue
 		}
-		s := d.host.ShardOf(ws[i].Collection, ws[i].ID)
+		if err := d.checkSync(s, ws[i].Collection); err != nil {
+			out[i].Err = err
+			continue
+		}
 		groups[s] = append(groups[s], i)
 	}
 	// An invalid item aborts the other writes of its shard, as a failed condition would.
@@ -414,6 +429,9 @@ func (d *DB) Batch(ctx context.Context, principal string, ws []Write, idempotenc
 					continue
 				}
 				out[i].Result, out[i].Err = resultOf(&ws[i], rs[k])
+				if out[i].Err == nil {
+					out[i].Err = d.waitShipped(ctx, shard, ws[i].Collection, out[i].Result)
+				}
 			}
 		}()
 	}
@@ -475,6 +493,8 @@ func resultOf(w *Write, r materializer.WriteResult) (Result, error) {
 		return Result{}, ErrAborted
 	case materializer.StatusInvalid:
 		return Result{}, fmt.Errorf("%w: the result is not a JSON object", ErrInvalidDocument)
+	case materializer.StatusSiblings:
+		return Result{}, fmt.Errorf("%w: %q in %q has siblings the write does not name (GET /v1/conflicts)", ErrSiblingsUnresolved, w.ID, w.Collection)
 	}
 	return Result{}, fmt.Errorf("db: unknown write status %d", r.Status)
 }

@@ -297,7 +297,8 @@ func (s *Subscription) envelope(e *log.Event) (*Envelope, error) {
 		// Delivered to every subscriber of the collection whatever its filter: they hold
 		// copies of the erased bodies.
 		env := &Envelope{
-			EventID: EventID(e.Origin, e.Position), Source: Source{Cluster: s.spec.Cluster, DC: s.spec.DC, Shard: sh},
+			EventID: EventID(s.spec.DC, e.Position), Source: Source{Cluster: s.spec.Cluster, DC: s.spec.DC, Shard: sh},
+			Origin: e.Origin, Clock: e.Clock,
 			Time: e.TS.String(), Op: OpRedact, Type: "aerolith.document.redacted", Collection: e.Collection, ID: e.ID,
 			Version: e.Version, Principal: e.Principal, Position: e.Position, Token: s.Token(),
 		}
@@ -356,7 +357,8 @@ func (s *Subscription) envelope(e *log.Event) (*Envelope, error) {
 		}
 	}
 	env := &Envelope{
-		EventID: EventID(e.Origin, e.Position), Source: Source{Cluster: s.spec.Cluster, DC: s.spec.DC, Shard: sh},
+		EventID: EventID(s.spec.DC, e.Position), Source: Source{Cluster: s.spec.Cluster, DC: s.spec.DC, Shard: sh},
+		Origin: e.Origin, Clock: e.Clock,
 		Time: e.TS.String(), Op: op, Collection: e.Collection, ID: e.ID, Version: e.Version,
 		Principal: e.Principal, Position: e.Position, Token: s.Token(),
 	}

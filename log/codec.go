@@ -4,12 +4,13 @@ import (
 	"fmt"
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
+	"github.com/aerolithsdb/aerolith/vclock"
 	"github.com/klauspost/compress/zstd"
 )
 
-// The event encoding, version 1:
+// The event encoding, versions 1 and 2:
 //
-//	version  byte (1)
+//	version  byte (1: no vector clock; 2: with one)
 //	flags    byte (bit 0: body is zstd-compressed; bit 1: body redacted, the field holds its SHA-256)
 //	shard, index, ts           uvarint
 //	origin                     string
@@ -18,12 +19,17 @@ import (
 //	version, prev version      uvarint
 //	principal, request id      string
 //	prev hash                  32 bytes
+//	clock                      version 2 only: vclock binary form (sorted entries)
 //	body                       bytes (compressed when flag bit 0)
+//
+// An event without a clock is written as version 1, byte for byte as before clocks
+// existed; both versions decode.
 //
 // Strings and bytes are a uvarint length then the bytes. A decoder rejects unknown
 // versions and flags, trailing bytes, and bodies that decompress beyond MaxBodySize.
 const (
 	codecVersion   byte = 1
+	codecClock     byte = 2
 	flagCompressed byte = 1 << 0
 	flagRedacted   byte = 1 << 1
 	knownFlags          = flagCompressed | flagRedacted
@@ -73,7 +79,11 @@ func (c *Codec) Append(b []byte, e *Event) []byte {
 			body, flags = z, flagCompressed
 		}
 	}
-	b = append(b, codecVersion, flags)
+	version := codecVersion
+	if len(e.Clock) > 0 {
+		version = codecClock
+	}
+	b = append(b, version, flags)
 	b = wire.AppendUvarint(b, e.Position.Shard)
 	b = wire.AppendUvarint(b, e.Position.Index)
 	b = wire.AppendUvarint(b, uint64(e.TS))
@@ -86,6 +96,9 @@ func (c *Codec) Append(b []byte, e *Event) []byte {
 	b = wire.AppendString(b, e.Principal)
 	b = wire.AppendString(b, e.RequestID)
 	b = append(b, e.PrevHash[:]...)
+	if version == codecClock {
+		b = e.Clock.Append(b)
+	}
 	return wire.AppendBytes(b, body)
 }
 
@@ -98,8 +111,9 @@ func (c *Codec) Encode(e *Event) []byte {
 func (c *Codec) Decode(b []byte) (Event, error) {
 	var e Event
 	r := wire.NewReader(b)
-	if v := r.Byte(); r.Err() == nil && v != codecVersion {
-		return e, fmt.Errorf("%w: version %d", ErrCorruptEvent, v)
+	version := r.Byte()
+	if r.Err() == nil && version != codecVersion && version != codecClock {
+		return e, fmt.Errorf("%w: version %d", ErrCorruptEvent, version)
 	}
 	flags := r.Byte()
 	if flags&^knownFlags != 0 {
@@ -117,6 +131,16 @@ func (c *Codec) Decode(b []byte) (Event, error) {
 	e.Principal = r.String()
 	e.RequestID = r.String()
 	copy(e.PrevHash[:], r.Fixed(len(e.PrevHash)))
+	if version == codecClock && r.Err() == nil {
+		c, err := vclock.Read(r)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: clock: %v", ErrCorruptEvent, err)
+		}
+		if len(c) == 0 {
+			return Event{}, fmt.Errorf("%w: version 2 without a clock", ErrCorruptEvent)
+		}
+		e.Clock = c
+	}
 	body := r.Bytes()
 	if err := r.Err(); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrCorruptEvent, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
+	"github.com/aerolithsdb/aerolith/vclock"
 )
 
 // Op is what an event does to its document.
@@ -60,8 +61,8 @@ func (p Position) String() string { return fmt.Sprintf("%d/%d", p.Shard, p.Index
 type Hash [sha256.Size]byte
 
 // Event is one committed change to one document. The fields down to RequestID are set when
-// the write is proposed; Position, Version, PrevVersion and PrevHash are set when it is
-// applied, from the shard's state, so every replica computes the same values.
+// the write is proposed; Position, Version, PrevVersion, PrevHash and Clock are set when it
+// is applied, from the shard's state, so every replica computes the same values.
 type Event struct {
 	Position    Position
 	TS          Timestamp // hybrid logical clock; strictly increasing within a shard
@@ -76,6 +77,10 @@ type Event struct {
 	Principal   string // who wrote it; "anonymous" until authentication is configured
 	RequestID   string // client request id (idempotency key)
 	PrevHash    Hash   // Hash() of the previous event in the shard; zero for the first
+	// Clock is the document's vector clock after this event: for a local write the
+	// previous clock ticked at Origin, for a replicated event what the conflict rule
+	// decided. Events written before clocks existed have none.
+	Clock vclock.Clock
 }
 
 // BodyHash returns the SHA-256 of the body. The chain covers bodies only through this
@@ -97,12 +102,19 @@ func (e *Event) Redact() {
 	}
 }
 
-// Hash returns the event's chain hash: SHA-256 over its metadata, its body hash and the
-// previous event's hash. Every replica computes the same value for the same event.
+// Hash returns the event's chain hash: SHA-256 over its metadata, its body hash, its
+// vector clock and the previous event's hash. Every replica computes the same value for
+// the same event. An event without a clock hashes exactly as before clocks existed
+// ("aerolith-event-v1"); one with a clock hashes under "aerolith-event-v2" with the
+// clock's binary form after the previous hash, so the chain covers clocks too.
 func (e *Event) Hash() Hash {
 	bh := e.BodyHash()
 	b := make([]byte, 0, 128+len(e.Collection)+len(e.ID))
-	b = append(b, "aerolith-event-v1"...)
+	if len(e.Clock) == 0 {
+		b = append(b, "aerolith-event-v1"...)
+	} else {
+		b = append(b, "aerolith-event-v2"...)
+	}
 	b = wire.AppendUvarint(b, e.Position.Shard)
 	b = wire.AppendUvarint(b, e.Position.Index)
 	b = wire.AppendUvarint(b, uint64(e.TS))
@@ -116,5 +128,8 @@ func (e *Event) Hash() Hash {
 	b = wire.AppendString(b, e.Principal)
 	b = wire.AppendString(b, e.RequestID)
 	b = append(b, e.PrevHash[:]...)
+	if len(e.Clock) > 0 {
+		b = e.Clock.Append(b)
+	}
 	return sha256.Sum256(b)
 }

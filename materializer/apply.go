@@ -37,11 +37,18 @@ func (s *Shard) Apply(entries []log.Entry) error {
 				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
 			}
 			var rs []WriteResult
-			if cmd.Index != nil {
+			switch {
+			case cmd.Index != nil:
 				var r WriteResult
 				r, err = s.applyIndexOp(b, cmd.Index)
 				rs = []WriteResult{r}
-			} else {
+			case cmd.Policy != nil:
+				var r WriteResult
+				r, err = s.applyPolicy(b, cmd.Policy)
+				rs = []WriteResult{r}
+			case len(cmd.Remote) > 0:
+				rs, err = s.applyRemote(b, &meta, &cmd, &ups)
+			default:
 				rs, err = s.applyCommand(b, &meta, &cmd, &ups)
 			}
 			if err != nil {
@@ -89,6 +96,8 @@ type plan struct {
 	next    tiers.Doc
 	// eventBody, for a redaction, is the body its event records.
 	eventBody []byte
+	// prevX and nextX are the document's cross-datacenter state before and after.
+	prevX, nextX l2.XDC
 }
 
 // applyCommand decides every write of c against the current state, then, if all succeed,
@@ -131,6 +140,7 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 	}
 
 	overlay := map[tiers.Key]tiers.Doc{}
+	xOverlay := map[tiers.Key]l2.XDC{}
 	plans := make([]plan, 0, len(toApply))
 	for _, i := range toApply {
 		w := &c.Writes[i]
@@ -146,6 +156,14 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			}
 		}
 		p.prev, p.existed, p.live = cur, ok, ok && !cur.Deleted
+		x, xok := xOverlay[p.key]
+		if !xok {
+			var err error
+			if x, _, err = b.XDC(p.key); err != nil {
+				return nil, err
+			}
+		}
+		p.prevX = x
 		liveVersion := uint64(0)
 		if p.live {
 			liveVersion = cur.Version
@@ -155,8 +173,13 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			rs[i] = WriteResult{Status: StatusPrecondition, Current: liveVersion}
 		case w.Op == log.OpRedact && !p.existed:
 			rs[i] = WriteResult{Status: StatusNotFound}
-		case w.Op != log.OpPut && w.Op != log.OpRedact && !p.live:
+		case w.Op != log.OpPut && w.Op != log.OpRedact && !p.live && !(w.Op == log.OpDelete && w.Clock != nil):
+			// (A delete with a recorded clock is a replayed replicated deletion, which may
+			// follow another one.)
 			rs[i] = WriteResult{Status: StatusNotFound}
+		case w.Op != log.OpRedact && w.Clock == nil && len(x.Siblings) > 0 &&
+			s.policy(w.Collection).Conflict == ConflictKeepBoth && !resolvesAll(w.Resolves, x.Siblings):
+			rs[i] = WriteResult{Status: StatusSiblings, Current: liveVersion}
 		}
 		if rs[i].Status != 0 {
 			failed = true
@@ -200,7 +223,14 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			failed = true
 			continue
 		}
+		// A write's clock ticks the document's (the merge of every version it has seen) at
+		// this datacenter, so it dominates whatever it replaces, siblings included.
+		p.nextX = l2.XDC{Clock: x.Clock.Tick(c.Origin), Origin: c.Origin}
+		if w.Clock != nil {
+			p.nextX.Clock = w.Clock
+		}
 		overlay[p.key] = p.next
+		xOverlay[p.key] = p.nextX
 		plans = append(plans, p)
 	}
 	if failed {
@@ -243,16 +273,21 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 			Collection: w.Collection, ID: w.ID,
 			Version: p.next.Version, PrevVersion: p.prev.Version,
 			Body: w.Body, Principal: c.Principal, RequestID: w.RequestID, PrevHash: meta.Head,
+			Clock: p.nextX.Clock,
 		}
 		if w.Op == log.OpDelete {
 			ev.Body = nil
 		}
+		p.nextX.TS = ts
 		meta.Head = ev.Hash()
 		p.next.TS, p.next.Position = ts, pos
 		if err := b.PutEvent(pos, s.m.cfg.Codec.Encode(&ev)); err != nil {
 			return nil, err
 		}
 		if err := b.PutDoc(p.key, p.next); err != nil {
+			return nil, err
+		}
+		if err := b.PutXDC(p.key, p.nextX); err != nil {
 			return nil, err
 		}
 		if err := s.maintainIndexes(b, &p); err != nil {
@@ -267,7 +302,9 @@ func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cach
 		status := StatusOK
 		switch {
 		case w.Op == log.OpDelete:
-			delta = -1
+			if p.live {
+				delta = -1
+			}
 		case !p.live:
 			delta, status = 1, StatusCreated
 		}

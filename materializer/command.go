@@ -5,6 +5,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/vclock"
 )
 
 // Write is one document write inside a Command.
@@ -17,6 +18,12 @@ type Write struct {
 	HasIfMatch  bool
 	IfNoneMatch bool   // the document must not exist (create only)
 	RequestID   string // idempotency key; a write with a known key is answered, not applied
+	// Resolves names the siblings of a keep-both conflict this write replaces (SiblingID
+	// of each). A write to a document with siblings must name all of them.
+	Resolves []string
+	// Clock, when set, is the document's clock after the write, taken as is instead of
+	// ticking the current one: replay re-appends recorded events with it.
+	Clock vclock.Clock
 }
 
 // IndexOpKind says what an IndexOp does.
@@ -41,7 +48,8 @@ type IndexOp struct {
 }
 
 // Command is what the gateway proposes: writes to one shard, applied all or none, or one
-// index operation, with the metadata fixed at proposal time so that apply stays
+// index operation, or events of other datacenters (each decided on its own), or a
+// collection's policy, with the metadata fixed at proposal time so that apply stays
 // deterministic.
 type Command struct {
 	TS        log.Timestamp // hybrid logical clock reading at proposal
@@ -49,7 +57,9 @@ type Command struct {
 	Principal string
 	IdemTTL   uint64 // how long request ids are remembered, in milliseconds
 	Writes    []Write
-	Index     *IndexOp // exclusive with Writes
+	Index     *IndexOp      // exclusive with the others
+	Remote    []RemoteWrite // exclusive with the others
+	Policy    *PolicyOp     // exclusive with the others
 }
 
 // Status is the outcome of one write.
@@ -66,6 +76,8 @@ const (
 	StatusInvalid      Status = 7 // the body or patch does not make a JSON object
 	StatusConflict     Status = 8 // an index of that name exists with other fields
 	StatusStale        Status = 9 // a backfill step from a position the index has left
+	StatusSeen         Status = 10 // a remote event already applied or dominated: dropped
+	StatusSiblings     Status = 11 // the document has siblings the write did not name
 )
 
 // Applied reports whether the write took effect.
@@ -81,7 +93,22 @@ type WriteResult struct {
 	Replayed bool // answered from the idempotency record, not applied again
 }
 
-const commandVersion byte = 1
+const (
+	commandVersion   byte = 1
+	commandVersionV2 byte = 2 // v1 followed by resolves and clocks, remote writes, policy
+)
+
+func (c *Command) needsV2() bool {
+	if len(c.Remote) > 0 || c.Policy != nil {
+		return true
+	}
+	for _, w := range c.Writes {
+		if len(w.Resolves) > 0 || len(w.Clock) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // EncodeCommand encodes c.
 func EncodeCommand(c *Command) []byte {
@@ -89,8 +116,16 @@ func EncodeCommand(c *Command) []byte {
 	for _, w := range c.Writes {
 		n += 16 + len(w.Collection) + len(w.ID) + len(w.Body) + len(w.RequestID)
 	}
+	for _, r := range c.Remote {
+		n += 64 + len(r.Collection) + len(r.ID) + len(r.Body) + len(r.Principal) + len(r.RequestID)
+	}
 	b := make([]byte, 0, n)
-	b = append(b, commandVersion)
+	v2 := c.needsV2()
+	if v2 {
+		b = append(b, commandVersionV2)
+	} else {
+		b = append(b, commandVersion)
+	}
 	b = wire.AppendUvarint(b, uint64(c.TS))
 	b = wire.AppendString(b, c.Origin)
 	b = wire.AppendString(b, c.Principal)
@@ -113,26 +148,32 @@ func EncodeCommand(c *Command) []byte {
 		b = wire.AppendString(b, w.RequestID)
 	}
 	if c.Index == nil {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		ix := c.Index
+		b = append(b, byte(ix.Kind))
+		b = wire.AppendString(b, ix.Collection)
+		b = wire.AppendString(b, ix.Name)
+		b = wire.AppendUvarint(b, uint64(len(ix.Fields)))
+		for _, f := range ix.Fields {
+			b = wire.AppendString(b, f)
+		}
+		b = wire.AppendString(b, ix.After)
+		b = wire.AppendUvarint(b, ix.Limit)
 	}
-	ix := c.Index
-	b = append(b, byte(ix.Kind))
-	b = wire.AppendString(b, ix.Collection)
-	b = wire.AppendString(b, ix.Name)
-	b = wire.AppendUvarint(b, uint64(len(ix.Fields)))
-	for _, f := range ix.Fields {
-		b = wire.AppendString(b, f)
+	if v2 {
+		b = appendV2(b, c)
 	}
-	b = wire.AppendString(b, ix.After)
-	return wire.AppendUvarint(b, ix.Limit)
+	return b
 }
 
 // DecodeCommand decodes a command.
 func DecodeCommand(b []byte) (Command, error) {
 	var c Command
 	r := wire.NewReader(b)
-	if v := r.Byte(); r.Err() == nil && v != commandVersion {
-		return c, fmt.Errorf("%w: command version %d", ErrCorruptCommand, v)
+	version := r.Byte()
+	if r.Err() == nil && version != commandVersion && version != commandVersionV2 {
+		return c, fmt.Errorf("%w: command version %d", ErrCorruptCommand, version)
 	}
 	c.TS = log.Timestamp(r.Uvarint())
 	c.Origin = r.String()
@@ -164,6 +205,11 @@ func DecodeCommand(b []byte) (Command, error) {
 		ix.After = r.String()
 		ix.Limit = r.Uvarint()
 		c.Index = ix
+	}
+	if version == commandVersionV2 && r.Err() == nil {
+		if err := readV2(r, &c, len(b)); err != nil {
+			return Command{}, err
+		}
 	}
 	if err := r.Err(); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrCorruptCommand, err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aerolithsdb/aerolith/log"
@@ -170,6 +171,9 @@ type Shard struct {
 	// indexes are the shard's index definitions by collection, as of the last applied
 	// command; only the log's goroutine touches them.
 	indexes map[string][]l2.IndexDef
+	// policies are the collections' policies as of the last applied command, replaced
+	// whole (copy on write) by apply, read by anyone.
+	policies atomic.Pointer[map[string]Policy]
 }
 
 var _ log.StateMachine = (*Shard)(nil)
@@ -187,6 +191,9 @@ func (s *Shard) Open() (uint64, error) {
 	s.applied, s.meta = applied, meta
 	if err := s.loadIndexes(); err != nil {
 		return 0, fmt.Errorf("materializer: shard %d: indexes: %w", s.shard, err)
+	}
+	if err := s.loadPolicies(); err != nil {
+		return 0, fmt.Errorf("materializer: shard %d: policies: %w", s.shard, err)
 	}
 	s.notify()
 	s.m.cfg.Logger.Info("shard opened", "shard", s.shard, "applied", applied, "events", meta.LastIndex)

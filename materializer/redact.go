@@ -56,7 +56,7 @@ func (s *Shard) applyRedaction(b *l2.Batch, meta *l2.Meta, c *Command, w *Write,
 	ev := log.Event{
 		Position: pos, TS: ts, Origin: c.Origin, Op: log.OpRedact, Collection: w.Collection, ID: w.ID,
 		Version: p.prev.Version, PrevVersion: p.prev.Version, Body: p.eventBody,
-		Principal: c.Principal, RequestID: w.RequestID, PrevHash: meta.Head,
+		Principal: c.Principal, RequestID: w.RequestID, PrevHash: meta.Head, Clock: p.prevX.Clock,
 	}
 	meta.Head = ev.Hash()
 	if err := b.PutEvent(pos, s.m.cfg.Codec.Encode(&ev)); err != nil {

@@ -10,12 +10,15 @@ import (
 )
 
 // CommandOf returns the command that, applied to the state before e, appends e again:
-// same operation, body, time, origin, principal and request id. Its idempotency record
-// expires at once, so a request id seen twice in a history is applied twice, as it was.
+// same operation, body, time, origin, principal, request id and vector clock. Its
+// idempotency record expires at once, so a request id seen twice in a history is applied
+// twice, as it was. A replicated event (a put or delete of the whole document) is
+// re-appended as such a write with its recorded clock; siblings of a keep-both conflict
+// are not in events, so a replayed document has its visible version and clock only.
 func CommandOf(e *log.Event) Command {
 	return Command{
 		TS: e.TS, Origin: e.Origin, Principal: e.Principal, IdemTTL: 0,
-		Writes: []Write{{Op: e.Op, Collection: e.Collection, ID: e.ID, Body: e.Body, RequestID: e.RequestID}},
+		Writes: []Write{{Op: e.Op, Collection: e.Collection, ID: e.ID, Body: e.Body, RequestID: e.RequestID, Clock: e.Clock.Clone()}},
 	}
 }
 
@@ -72,6 +75,11 @@ func (s *Shard) appendRedacted(e *log.Event) error {
 	next := tiers.Doc{Version: e.Version, TS: e.TS, Position: e.Position, Body: []byte("{}")}
 	if err := b.PutDoc(k, next); err != nil {
 		return err
+	}
+	if len(e.Clock) > 0 {
+		if err := b.PutXDC(k, l2.XDC{Clock: e.Clock, TS: e.TS, Origin: e.Origin}); err != nil {
+			return err
+		}
 	}
 	if err := b.PutVersion(k, l2.Version{Version: e.Version, Op: e.Op, TS: e.TS, Principal: e.Principal, Position: e.Position, Redacted: true}); err != nil {
 		return err
