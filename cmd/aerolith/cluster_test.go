@@ -107,47 +107,7 @@ func TestClusterNodeFaults(t *testing.T) {
 		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clusterWriters, DisableCompression: true}},
 	}
 	h.crashHarness.hc = h.hc
-	var members []string
-	for i := range clusterNodes {
-		n := &clusterNode{id: i + 1, host: fmt.Sprintf("127.0.0.%d", 11+i), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i+1))}
-		httpPort := loopbackPortOn(t, h.rng, n.host)
-		raftPort := loopbackPortOn(t, h.rng, n.host)
-		for raftPort == httpPort {
-			raftPort = loopbackPortOn(t, h.rng, n.host)
-		}
-		n.base = fmt.Sprintf("http://%s:%d", n.host, httpPort)
-		n.raftAddr = fmt.Sprintf("%s:%d", n.host, raftPort)
-		members = append(members, fmt.Sprintf("%d=%s", n.id, n.raftAddr))
-		n.args = []string{"server",
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", n.id)),
-			"--http-addr", fmt.Sprintf("%s:%d", n.host, httpPort),
-			"--raft-addr", n.raftAddr,
-			"--grpc-addr", "off",
-			"--node-id", strconv.Itoa(n.id),
-			"--shards", strconv.Itoa(crashShards),
-		}
-		h.nodes = append(h.nodes, n)
-	}
-	for _, n := range h.nodes {
-		n.args = append(n.args, "--initial-members", strings.Join(members, ","))
-	}
-	t.Cleanup(func() {
-		for _, n := range h.nodes {
-			if n.proc != nil {
-				n.proc.cmd.Process.Signal(syscall.SIGCONT)
-				select {
-				case <-n.proc.exited:
-				default:
-					n.proc.kill(t)
-				}
-			}
-		}
-		if t.Failed() {
-			for _, n := range h.nodes {
-				t.Logf("seed %d; node %d log %s, last lines:\n%s", seed, n.id, n.logPath, logTail(n.logPath, 60))
-			}
-		}
-	})
+	h.layout(dir, seed)
 
 	for _, n := range h.nodes {
 		h.start(n, "first start")
@@ -241,6 +201,53 @@ func TestClusterNodeFaults(t *testing.T) {
 	t.Logf("write unavailability after killing a shard leader (worst shard, n=%d): %s", len(killGaps), gapSummary(killGaps))
 	t.Logf("write unavailability around a pause (n=%d): %s", len(pauseGaps), gapSummary(pauseGaps))
 	t.Logf("write unavailability per rolling-restart step (n=%d): %s", len(rollGaps), gapSummary(rollGaps))
+}
+
+// layout places the cluster's nodes under dir: one 127.0.0.x address each, loopback ports,
+// data directories, logs and --initial-members. It registers a cleanup that kills every
+// node still running and, when the test failed, shows the tail of each node's log.
+func (h *clusterHarness) layout(dir string, seed uint64) {
+	var members []string
+	for i := range clusterNodes {
+		n := &clusterNode{id: i + 1, host: fmt.Sprintf("127.0.0.%d", 11+i), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i+1))}
+		httpPort := loopbackPortOn(h.t, h.rng, n.host)
+		raftPort := loopbackPortOn(h.t, h.rng, n.host)
+		for raftPort == httpPort {
+			raftPort = loopbackPortOn(h.t, h.rng, n.host)
+		}
+		n.base = fmt.Sprintf("http://%s:%d", n.host, httpPort)
+		n.raftAddr = fmt.Sprintf("%s:%d", n.host, raftPort)
+		members = append(members, fmt.Sprintf("%d=%s", n.id, n.raftAddr))
+		n.args = []string{"server",
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", n.id)),
+			"--http-addr", fmt.Sprintf("%s:%d", n.host, httpPort),
+			"--raft-addr", n.raftAddr,
+			"--grpc-addr", "off",
+			"--node-id", strconv.Itoa(n.id),
+			"--shards", strconv.Itoa(crashShards),
+		}
+		h.nodes = append(h.nodes, n)
+	}
+	for _, n := range h.nodes {
+		n.args = append(n.args, "--initial-members", strings.Join(members, ","))
+	}
+	h.t.Cleanup(func() {
+		for _, n := range h.nodes {
+			if n.proc != nil {
+				n.proc.cmd.Process.Signal(syscall.SIGCONT)
+				select {
+				case <-n.proc.exited:
+				default:
+					n.proc.kill(h.t)
+				}
+			}
+		}
+		if h.t.Failed() {
+			for _, n := range h.nodes {
+				h.t.Logf("seed %d; node %d log %s, last lines:\n%s", seed, n.id, n.logPath, logTail(n.logPath, 60))
+			}
+		}
+	})
 }
 
 func gapSummary(d []time.Duration) string {

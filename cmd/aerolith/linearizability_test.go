@@ -1,0 +1,454 @@
+package main
+
+// TestLinearizability checks from outside that a three-node cluster of the real binary is
+// linearizable for single-document reads and writes while nodes crash and stall. Clients
+// (linClients, closed loop) pick a random node that is up for every request and a random
+// document of a small set chosen to cover every shard, and issue a random mix of
+//
+//   - GET (the default, linearizable consistency),
+//   - PUT of a value no other write uses,
+//   - PUT with If-Match on the version the client saw last for that document,
+//
+// recording each operation's call and return on the monotonic clock and what it was told.
+// Meanwhile every cycle SIGKILLs a node (half of the time one that leads a shard), restarts
+// it once the others have taken over, and later SIGSTOPs a random node for up to 2 s, then
+// SIGCONTs it. At the end every node reads every document once more, and the history is
+// checked with porcupine against the register model (linearizability_model_test.go).
+//
+// Writes carry an Idempotency-Key. Two in three are re-sent with it (to any node) after no
+// answer, 503 or 504, at most linAttempts times in all; the others are sent once. A write
+// without a definite answer is indeterminate. A write that only ever got 503 unavailable was not written (docs/api.md)
+// and leaves the history, as do failed reads.
+//
+// On a failure the HTML timeline of the failing partition (porcupine's visualization, with
+// the faults marked) is written to the test's directory, which is kept, and its path reported.
+//
+// Run longer: go test ./cmd/aerolith -run TestLinearizability -v -timeout 30m -lin.cycles=30
+// Reproduce:  ... -lin.seed=N (the seed is logged; thread scheduling still varies).
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/anishathalye/porcupine"
+)
+
+var (
+	linCycles       = flag.Int("lin.cycles", 4, "fault cycles (a kill and a pause each) of TestLinearizability")
+	linSeed         = flag.Uint64("lin.seed", 0, "seed of TestLinearizability (default from the clock)")
+	linCheckTimeout = flag.Duration("lin.check-timeout", 2*time.Minute, "bound on porcupine's check in TestLinearizability")
+	linConsistency  = flag.String("lin.consistency", "", "consistency of TestLinearizability's reads; \"local\" (stale reads on a lagging replica) shows the check failing")
+)
+
+const (
+	linCollection = "lin"
+	linKeys       = 5
+	linClients    = 8
+	// A write is sent at most this many times (same Idempotency-Key); one write in three
+	// is sent only once, so some stay indeterminate.
+	linAttempts = 3
+	// Bound on one request: shorter than most pauses and than the server's 10 s write
+	// timeout, so requests to a stalled node end without an answer.
+	linRequestTimeout = 1500 * time.Millisecond
+)
+
+// linRun is one run of the test: the cluster, the clients' history and the faults.
+type linRun struct {
+	*clusterHarness
+	keys    []string
+	clients *http.Client // the clients' (linRequestTimeout)
+	epoch   time.Time    // the history's clock: operations record time.Since(epoch)
+	done    chan struct{}
+
+	clientIDs atomic.Int64
+
+	mu     sync.Mutex
+	ops    []porcupine.Operation
+	faults []porcupine.Annotation
+	// Counts for the summary.
+	reads, readsFailed, writes, casRefused, unknown, refused int
+}
+
+func TestLinearizability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("linearizability test: builds the binary and runs three nodes; skipped with -short")
+	}
+	cycles, seed := *linCycles, *linSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("linearizability test: %d cycles, seed %d (rerun with -lin.seed=%d)", cycles, seed, seed)
+	began := time.Now()
+
+	// Not t.TempDir: a failing run keeps its node logs, data and timeline.
+	dir, err := os.MkdirTemp("", "aerolith-lin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kept %s (node logs, data directories, timeline)", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+
+	h := &clusterHarness{
+		crashHarness: &crashHarness{t: t, bin: buildBinary(t, dir)},
+		rng:          rand.New(rand.NewPCG(seed, 0x11)),
+		hc:           &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableCompression: true}},
+	}
+	h.crashHarness.hc = h.hc
+	h.layout(dir, seed)
+	r := &linRun{
+		clusterHarness: h,
+		keys:           linKeySet(linKeys, crashShards),
+		clients: &http.Client{Timeout: linRequestTimeout, Transport: &http.Transport{
+			MaxIdleConnsPerHost: linClients, DisableCompression: true,
+		}},
+		done: make(chan struct{}),
+	}
+	for _, n := range h.nodes {
+		h.start(n, "first start")
+	}
+	for _, n := range h.nodes {
+		h.waitReady(n)
+	}
+
+	r.epoch = time.Now()
+	var wg sync.WaitGroup
+	for g := range linClients {
+		rng := rand.New(rand.NewPCG(seed, uint64(g)+1))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.client(rng)
+		}()
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			close(r.done)
+			wg.Wait()
+		}
+	}
+	defer stop() // on t.Fatal: the clients must be gone before the nodes are killed
+
+	for c := 1; c <= cycles; c++ {
+		h.waitFor(time.Duration(300+h.rng.IntN(700)) * time.Millisecond)
+		n, led := h.pickVictim()
+		at := r.now()
+		n.up.Store(false)
+		n.proc.kill(t)
+		r.clients.CloseIdleConnections()
+		h.waitFor(time.Duration(500+h.rng.IntN(1500)) * time.Millisecond)
+		h.start(n, fmt.Sprintf("cycle %d, restart", c))
+		readyIn := h.waitReady(n)
+		r.fault(fmt.Sprintf("kill node %d", n.id), fmt.Sprintf("SIGKILL node %d (leader of %d shards), restart, ready after %s", n.id, led, readyIn.Round(time.Millisecond)), at)
+
+		h.waitFor(time.Duration(300+h.rng.IntN(700)) * time.Millisecond)
+		p := h.nodes[h.rng.IntN(len(h.nodes))]
+		d := time.Duration(500+h.rng.IntN(1500)) * time.Millisecond
+		at = r.now()
+		p.proc.cmd.Process.Signal(syscall.SIGSTOP)
+		h.waitFor(d)
+		p.proc.cmd.Process.Signal(syscall.SIGCONT)
+		r.fault(fmt.Sprintf("pause node %d", p.id), fmt.Sprintf("SIGSTOP node %d for %s", p.id, d.Round(time.Millisecond)), at)
+		t.Logf("cycle %d: killed node %d (leader of %d shards), ready again in %s; paused node %d for %s",
+			c, n.id, led, readyIn.Round(time.Millisecond), p.id, d.Round(time.Millisecond))
+	}
+	h.waitFor(500 * time.Millisecond)
+	stop()
+	r.finalReads()
+
+	ops := r.history()
+	checkStart := time.Now()
+	res, path := checkLinearizable(t, ops, r.faults, dir, *linCheckTimeout)
+	checkTime := time.Since(checkStart)
+	t.Logf("linearizability test: %d cycles in %s, seed %d; checked %d operations (%d reads, %d writes of which %d indeterminate, %d conditional writes refused) over %d documents in %s: %s; "+
+		"left out %d failed reads and %d writes refused as unavailable",
+		cycles, time.Since(began).Round(time.Second), seed, len(ops), r.reads, r.writes, r.unknown, r.casRefused, len(r.keys), checkTime.Round(time.Millisecond), res,
+		r.readsFailed, r.refused)
+	if res != porcupine.Ok {
+		t.Errorf("history is not linearizable (porcupine: %s); timeline: %s", res, path)
+	}
+}
+
+// linKeySet returns n document ids that cover all shards (n >= shards).
+func linKeySet(n, shards int) []string {
+	var keys []string
+	seen := map[uint64]bool{}
+	for i := 0; len(keys) < n; i++ {
+		k := fmt.Sprintf("d%d", i)
+		s := log.ShardOf(linCollection, k, shards)
+		if len(seen) < shards && seen[s] {
+			continue
+		}
+		seen[s] = true
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// now is the history's clock.
+func (r *linRun) now() int64 { return time.Since(r.epoch).Nanoseconds() }
+
+// fault marks a fault from at until now on the timeline.
+func (r *linRun) fault(tag, what string, at int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faults = append(r.faults, porcupine.Annotation{Tag: "faults", Start: at, End: r.now(), Description: tag, Details: what})
+}
+
+// pick returns a random node that is up.
+func (r *linRun) pick(rng *rand.Rand) *clusterNode {
+	var up []*clusterNode
+	for _, n := range r.nodes {
+		if n.up.Load() {
+			up = append(up, n)
+		}
+	}
+	return up[rng.IntN(len(up))]
+}
+
+// client issues operations until r.done is closed. After an indeterminate write it goes on
+// under a new client id: porcupine's timeline draws each client's operations in one lane,
+// and the indeterminate one stays open to the end.
+func (r *linRun) client(rng *rand.Rand) {
+	id := int(r.clientIDs.Add(1) - 1)
+	known := map[string]uint64{} // the version last seen per document, for If-Match
+	for seq := 0; ; seq++ {
+		select {
+		case <-r.done:
+			return
+		default:
+		}
+		key := r.keys[rng.IntN(len(r.keys))]
+		var out regOutput
+		var ok bool
+		switch p := rng.IntN(100); {
+		case p < 50:
+			out, ok = r.read(id, r.pick(rng), key)
+		case p < 80:
+			out, ok = r.write(id, rng, regInput{key: key, op: regWrite, value: fmt.Sprintf("c%d.%d", id, seq)})
+		default:
+			out, ok = r.write(id, rng, regInput{key: key, op: regCAS, value: fmt.Sprintf("c%d.%d", id, seq), ifMatch: known[key]})
+		}
+		if !ok {
+			continue
+		}
+		if out.unknown {
+			id = int(r.clientIDs.Add(1) - 1)
+			continue
+		}
+		known[key] = out.version
+	}
+}
+
+func (r *linRun) record(op porcupine.Operation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = append(r.ops, op)
+}
+
+// read GETs key from node n and records the answer; ok is false when the read failed (it
+// is left out of the history).
+func (r *linRun) read(id int, n *clusterNode, key string) (regOutput, bool) {
+	in := regInput{key: key, op: regRead}
+	call := r.now()
+	path := docPath(linCollection, key)
+	if *linConsistency != "" {
+		path += "?consistency=" + *linConsistency
+	}
+	a, err := callAt(r.clients, n.base, http.MethodGet, path, nil, nil)
+	ret := r.now()
+	var out regOutput
+	switch {
+	case err != nil || a.status == http.StatusServiceUnavailable && a.errorCode() == "unavailable":
+		r.mu.Lock()
+		r.readsFailed++
+		r.mu.Unlock()
+		return out, false
+	case a.status == http.StatusOK:
+		var d struct {
+			ID      string `json:"id"`
+			Version uint64 `json:"version"`
+			Doc     struct {
+				V string `json:"v"`
+			} `json:"doc"`
+		}
+		if err := json.Unmarshal(a.body, &d); err != nil || d.ID != key || d.Version == 0 || d.Doc.V == "" {
+			r.t.Errorf("GET %s on node %d: answer is not the document: %v: %s", key, n.id, err, a.body)
+			return out, false
+		}
+		out = regOutput{version: d.Version, value: d.Doc.V}
+	case a.status == http.StatusNotFound && a.errorCode() == "not_found":
+		// Absent: version 0.
+	default:
+		r.t.Errorf("GET %s on node %d: unexpected answer HTTP %d: %s", key, n.id, a.status, a.body)
+		return out, false
+	}
+	r.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: fmt.Sprintf("node %d", n.id)})
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
+	return out, true
+}
+
+// write PUTs in.value under in.key (with If-Match for regCAS), two times in three re-sending
+// it with the same Idempotency-Key while the answer is no answer, 503 or 504, and records
+// the outcome; ok
+// is false when the write was refused as unavailable every time (left out of the history).
+func (r *linRun) write(id int, rng *rand.Rand, in regInput) (regOutput, bool) {
+	body, err := json.Marshal(map[string]string{"v": in.value})
+	if err != nil {
+		panic(err)
+	}
+	hdr := http.Header{"Idempotency-Key": {in.value}}
+	if in.op == regCAS {
+		hdr.Set("If-Match", fmt.Sprintf(`"%d"`, in.ifMatch))
+	}
+	call := r.now()
+	unknown := false // some attempt may have applied
+	var notes []string
+	var out regOutput
+	answered := false
+	backoff := 20 * time.Millisecond
+	attempts := linAttempts
+	if rng.IntN(3) == 0 {
+		attempts = 1
+	}
+send:
+	for attempt := 1; attempt <= attempts; attempt++ {
+		n := r.pick(rng)
+		a, err := callAt(r.clients, n.base, http.MethodPut, docPath(linCollection, in.key), hdr, body)
+		if err != nil {
+			// Even a refused dial is no proof the request was never received: net/http
+			// replays a request with an Idempotency-Key when its kept-alive connection dies.
+			unknown = true
+			notes = append(notes, fmt.Sprintf("node %d: no answer", n.id))
+		} else {
+			notes = append(notes, fmt.Sprintf("node %d: HTTP %d", n.id, a.status))
+			switch code := a.errorCode(); {
+			case a.status == http.StatusOK || a.status == http.StatusCreated:
+				var w writeResult
+				if err := json.Unmarshal(a.body, &w); err != nil || w.ID != in.key || w.Version == 0 {
+					r.t.Errorf("PUT %s (%s): acknowledged with a body that is not a write result: %v: %s", in.key, in.value, err, a.body)
+					return out, false
+				}
+				out, answered = regOutput{version: w.Version}, true
+				break send
+			case a.status == http.StatusPreconditionFailed && code == "precondition_failed" && in.op == regCAS:
+				var e struct {
+					Error struct {
+						CurrentVersion *uint64 `json:"current_version"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(a.body, &e); err != nil || e.Error.CurrentVersion == nil {
+					r.t.Errorf("PUT %s (%s): 412 without current_version: %s", in.key, in.value, a.body)
+					return out, false
+				}
+				out, answered = regOutput{refused: true, version: *e.Error.CurrentVersion}, true
+				break send
+			case a.status == http.StatusServiceUnavailable && code == "unavailable":
+				// Nothing was proposed: safe to re-send.
+			case a.status == http.StatusGatewayTimeout && code == "indeterminate":
+				unknown = true
+			default:
+				r.t.Errorf("PUT %s (%s) on node %d: unexpected answer HTTP %d: %s", in.key, in.value, n.id, a.status, a.body)
+				unknown = true
+				break send
+			}
+		}
+		if attempt < attempts {
+			select {
+			case <-time.After(backoff):
+			case <-r.done:
+				break send
+			}
+			backoff *= 2
+		}
+	}
+	ret := r.now()
+	switch {
+	case answered:
+	case unknown:
+		out = regOutput{unknown: true}
+		ret = regUnknownReturn
+	default:
+		r.mu.Lock()
+		r.refused++
+		r.mu.Unlock()
+		return out, false
+	}
+	r.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: strings.Join(notes, "; ")})
+	r.mu.Lock()
+	r.writes++
+	if out.unknown {
+		r.unknown++
+	}
+	if out.refused {
+		r.casRefused++
+	}
+	r.mu.Unlock()
+	return out, true
+}
+
+// finalReads reads every document on every node once the faults are over, so the end
+// state of each is in the history too.
+func (r *linRun) finalReads() {
+	for _, n := range r.nodes {
+		id := int(r.clientIDs.Add(1) - 1)
+		for _, key := range r.keys {
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				if _, ok := r.read(id, n, key); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					r.t.Errorf("node %d: no linearizable read of %s within 15s after the faults", n.id, key)
+					break
+				}
+				r.waitFor(50 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// history returns the recorded operations.
+func (r *linRun) history() []porcupine.Operation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ops)
+}
+
+// checkLinearizable checks ops against the register model within timeout. Unless the
+// answer is Ok it writes porcupine's timeline (with annotations) to dir and returns its path.
+func checkLinearizable(t *testing.T, ops []porcupine.Operation, annotations []porcupine.Annotation, dir string, timeout time.Duration) (porcupine.CheckResult, string) {
+	t.Helper()
+	res, info := porcupine.CheckOperationsVerbose(regModel, ops, timeout)
+	if res == porcupine.Ok {
+		return res, ""
+	}
+	info.AddAnnotations(annotations)
+	path := filepath.Join(dir, "linearizability.html")
+	if err := porcupine.VisualizePath(regModel, info, path); err != nil {
+		t.Errorf("write the timeline: %v", err)
+		return res, ""
+	}
+	return res, path
+}
