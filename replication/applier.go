@@ -182,7 +182,12 @@ func (a *applier) consume(ctx context.Context, meta *kgo.Client, topics []string
 		return false, fmt.Errorf("replication: kafka client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
-	a.setState("applying")
+	a.mu.Lock()
+	a.state = "applying"
+	for _, t := range topics {
+		a.topic(t)
+	}
+	a.mu.Unlock()
 	a.log.Info("consuming", "topics", topics)
 	nextDiscover := time.Now().Add(a.cfg.DiscoverInterval)
 	for {

@@ -57,6 +57,7 @@ type LinkStatus struct {
 
 // Status is what GET /v1/replication answers.
 type Status struct {
+	Enabled bool         `json:"enabled"` // always true; a node without replication answers false and no links
 	DC      string       `json:"dc"`
 	Brokers []string     `json:"brokers"`
 	Links   []LinkStatus `json:"links"`
@@ -134,7 +135,7 @@ func (r *Replicator) WaitShipped(ctx context.Context, pos log.Position) error {
 
 // Status reports every link of this node.
 func (r *Replicator) Status() Status {
-	st := Status{DC: r.cfg.DC, Brokers: r.cfg.Brokers, Links: []LinkStatus{}}
+	st := Status{Enabled: true, DC: r.cfg.DC, Brokers: r.cfg.Brokers, Links: []LinkStatus{}}
 	if r.ship != nil {
 		st.Links = append(st.Links, r.ship.status(r.db.Hub()))
 	}

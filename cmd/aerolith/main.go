@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newServerCmd())
+	root.AddCommand(newDevKafkaCmd())
 	root.AddCommand(newClientCmds()...)
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newAuditCmd())
