@@ -1,0 +1,469 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestClusterServes: the three containers form a cluster, and a write on any node is
+// readable (linearizably) on every node.
+func TestClusterServes(t *testing.T) {
+	c, ready := startCluster(t)
+	t.Logf("MEASURE start-to-ready: %v (docker-compose up -d to /readyz 200 on all three)", ready.Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	urls := c.urls(ctx)
+
+	for i := 1; i <= nodes; i++ {
+		v := waitLeaders(t, ctx, urls[i])
+		if len(v.Nodes) != nodes {
+			t.Fatalf("node%d sees %d nodes, want %d: %+v", i, len(v.Nodes), nodes, v)
+		}
+		for _, s := range v.Shards {
+			if len(s.Replicas) != nodes {
+				t.Errorf("node%d: shard %d has %d replicas, want %d", i, s.Shard, len(s.Replicas), nodes)
+			}
+		}
+	}
+	for i := 1; i <= nodes; i++ {
+		id := fmt.Sprintf("from-node%d", i)
+		body := fmt.Sprintf(`{"by":%d}`, i)
+		w, err := putRetry(ctx, urls[i], id, body)
+		if err != nil {
+			t.Fatalf("write on node%d: %v", i, err)
+		}
+		for j := 1; j <= nodes; j++ {
+			expectDoc(t, ctx, urls[j], id, w.Version, body, false)
+		}
+	}
+	d := converge(t, ctx, c, urls)
+	t.Logf("state digest of all three: %s", d)
+}
+
+// TestPartition cuts a shard leader off its peers: the two others keep taking writes and
+// linearizable reads, the cut-off node refuses both but still answers local reads, and
+// once reconnected it catches up with everything written without it.
+func TestPartition(t *testing.T) {
+	c, _ := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	urls := c.urls(ctx)
+
+	const before, during = 8, 12
+	seeded := make(map[string]written)
+	for k := range before {
+		id := fmt.Sprintf("before-%d", k)
+		w, err := putRetry(ctx, urls[1], id, fmt.Sprintf(`{"k":%d}`, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeded[id] = w
+	}
+	victim, shard := leaderOfAShard(t, ctx, urls[1])
+	majority := others(victim)
+	t.Logf("cutting off node%d (leader of shard %d); majority: node%d, node%d", victim, shard, majority[0], majority[1])
+	// The victim has applied the seed (a linearizable read on it says so), so its local
+	// reads must answer them during the partition.
+	for id, w := range seeded {
+		var k int
+		fmt.Sscanf(id, "before-%d", &k)
+		expectDoc(t, ctx, urls[victim], id, w.Version, fmt.Sprintf(`{"k":%d}`, k), false)
+	}
+
+	c.disconnect(ctx, victim)
+	cut := time.Now()
+
+	// The majority keeps serving: every write is acknowledged (retrying while the shards
+	// the victim led elect a new leader), then readable on both majority nodes.
+	type ack struct {
+		id    string
+		w     written
+		after time.Duration // from the cut to the acknowledgement
+		err   error
+	}
+	acks := make([]ack, during)
+	var wg sync.WaitGroup
+	for k := range during {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			id := fmt.Sprintf("during-%d", k)
+			w, err := putRetry(wctx, urls[majority[k%2]], id, fmt.Sprintf(`{"k":%d}`, k))
+			acks[k] = ack{id: id, w: w, after: time.Since(cut), err: err}
+		}()
+	}
+	wg.Wait()
+	perShard := map[uint64]time.Duration{}
+	for _, a := range acks {
+		if a.err != nil {
+			t.Fatalf("majority write %s not acknowledged: %v", a.id, a.err)
+		}
+		perShard[a.w.Position.Shard] = max(perShard[a.w.Position.Shard], a.after)
+	}
+	t.Logf("MEASURE majority writes during the partition: all %d acknowledged; slowest per shard after the cut: %v", during, perShard)
+	for _, a := range acks {
+		for _, m := range majority {
+			var k int
+			fmt.Sscanf(a.id, "during-%d", &k)
+			expectDoc(t, ctx, urls[m], a.id, a.w.Version, fmt.Sprintf(`{"k":%d}`, k), false)
+		}
+	}
+
+	// The minority refuses linearizable reads and writes, with a retryable error.
+	read, err := get(ctx, urls[victim], "before-0", false)
+	if err != nil {
+		t.Fatalf("linearizable read on the cut-off node: %v", err)
+	}
+	t.Logf("MEASURE cut-off node, linearizable read: %v", read)
+	expectRefusal(t, "linearizable read", read)
+	write, err := put(ctx, urls[victim], "minority-0", `{"k":-1}`)
+	if err != nil {
+		t.Fatalf("write on the cut-off node: %v", err)
+	}
+	t.Logf("MEASURE cut-off node, write: %v", write)
+	expectRefusal(t, "write", write)
+	if v, err := getCluster(ctx, urls[victim]); err == nil {
+		t.Logf("cut-off node's view: %+v", v.Shards)
+	}
+	// Local reads answer from its replica: the seed, and not what it could not receive.
+	local, err := get(ctx, urls[victim], "before-0", true)
+	if err != nil || local.status != 200 {
+		t.Fatalf("local read of before-0 on the cut-off node: %v %v", local, err)
+	}
+	t.Logf("MEASURE cut-off node, local read: %v", local)
+	if r, err := get(ctx, urls[victim], "during-0", true); err != nil || r.status != 404 {
+		t.Fatalf("local read of during-0 on the cut-off node: want 404, got %v %v", r, err)
+	}
+
+	c.connect(ctx, victim)
+	healed := time.Now()
+	t.Logf("partition lasted %v", healed.Sub(cut).Round(time.Millisecond))
+	d := converge(t, ctx, c, urls)
+	t.Logf("MEASURE catch-up after reconnecting: %v to equal state digests (%s)", time.Since(healed).Round(time.Millisecond), d)
+	for _, a := range acks {
+		var k int
+		fmt.Sscanf(a.id, "during-%d", &k)
+		expectDoc(t, ctx, urls[victim], a.id, a.w.Version, fmt.Sprintf(`{"k":%d}`, k), false)
+	}
+
+	// The refused write: 503 promises it was never proposed, so it must be nowhere. 504
+	// leaves its outcome open; either way every node must agree on it.
+	present := agree(t, ctx, urls, "minority-0", `{"k":-1}`, write.status == 503)
+	t.Logf("MEASURE the write refused with %d on the cut-off node: applied after healing: %v", write.status, present)
+	if present {
+		converge(t, ctx, c, urls)
+	}
+}
+
+// agree polls linearizable reads of id on every node until they agree: all 404, or all
+// the same version of body. With absent set, only "all 404" will do. It reports whether
+// the document exists.
+func agree(t *testing.T, ctx context.Context, urls [nodes + 1]string, id, body string, absent bool) bool {
+	t.Helper()
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var present bool
+	err := poll(actx, 100*time.Millisecond, func() error {
+		var seen []string
+		for i := 1; i <= nodes; i++ {
+			r, err := get(actx, urls[i], id, false)
+			if err != nil {
+				return err
+			}
+			switch r.status {
+			case 404:
+				seen = append(seen, "absent")
+			case 200:
+				var d document
+				if json.Unmarshal(r.body, &d) != nil || !jsonEqual(d.Doc, body) {
+					return fmt.Errorf("node%d: %s is %v, want %s", i, id, r, body)
+				}
+				seen = append(seen, fmt.Sprintf("version %d", d.Version))
+			default:
+				return fmt.Errorf("node%d: read %s: %v", i, id, r)
+			}
+		}
+		if len(slices.Compact(slices.Clone(seen))) != 1 {
+			return fmt.Errorf("nodes disagree on %s: %v", id, seen)
+		}
+		if absent && seen[0] != "absent" {
+			return fmt.Errorf("%s exists on every node (%v), but its write was refused as never proposed", id, seen)
+		}
+		present = seen[0] != "absent"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return present
+}
+
+// TestKillNode kills a shard leader's container with SIGKILL while clients write to the
+// two others: those keep acknowledging writes; the restarted node catches up and serves
+// every acknowledged write.
+func TestKillNode(t *testing.T) {
+	c, _ := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	urls := c.urls(ctx)
+	victim, shard := leaderOfAShard(t, ctx, urls[1])
+	survivors := others(victim)
+
+	shards := len(waitLeaders(t, ctx, urls[1]).Shards)
+
+	// Four writers, each one write at a time, against the survivors.
+	const writers, maxWrites = 4, 4000
+	var (
+		mu        sync.Mutex
+		acked     = map[string]written{}
+		killAt    time.Time
+		afterKill = map[uint64]int{}           // per shard: writes begun after the kill and acknowledged
+		slowest   = map[uint64]time.Duration{} // per shard: the slowest write acknowledged after the kill
+		failed    error
+	)
+	wctx, stopWriters := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < maxWrites/writers && wctx.Err() == nil; n++ {
+				id := fmt.Sprintf("w%d-%d", g, n)
+				start := time.Now()
+				pctx, cancel := context.WithTimeout(wctx, 30*time.Second)
+				w, err := putRetry(pctx, urls[survivors[(g+n)%2]], id, fmt.Sprintf(`{"g":%d,"n":%d}`, g, n))
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked[id] = w
+					if !killAt.IsZero() {
+						slowest[w.Position.Shard] = max(slowest[w.Position.Shard], time.Since(start))
+						if start.After(killAt) {
+							afterKill[w.Position.Shard]++
+						}
+					}
+				case wctx.Err() == nil:
+					failed = fmt.Errorf("write %s: %w", id, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// wait polls cond (under mu) until it holds; a failed writer fails the test.
+	wait := func(cond func() error) {
+		t.Helper()
+		err := poll(ctx, 20*time.Millisecond, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failed != nil {
+				return failed
+			}
+			return cond()
+		})
+		if err != nil {
+			stopWriters()
+			wg.Wait()
+			t.Fatal(err)
+		}
+	}
+
+	wait(func() error {
+		if len(acked) < 20 {
+			return fmt.Errorf("%d writes acknowledged", len(acked))
+		}
+		return nil
+	})
+	if _, err := docker(ctx, "kill", "--signal", "KILL", c.ids[victim]); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	killAt = time.Now()
+	atKill := len(acked)
+	mu.Unlock()
+	t.Logf("killed node%d (leader of shard %d) after %d acknowledged writes", victim, shard, atKill)
+	// The survivors keep acknowledging writes on every shard, for a while after the kill.
+	wait(func() error {
+		if since := time.Since(killAt); since < 3*time.Second {
+			return fmt.Errorf("only %v since the kill", since)
+		}
+		for s := uint64(1); s <= uint64(shards); s++ {
+			if afterKill[s] < 5 {
+				return fmt.Errorf("shard %d: %d writes acknowledged after the kill", s, afterKill[s])
+			}
+		}
+		return nil
+	})
+	stopWriters()
+	wg.Wait()
+	mu.Lock()
+	t.Logf("MEASURE writes with node%d dead: %d acknowledged in %v by %d writers (per shard %v); slowest write per shard after the kill %v",
+		victim, len(acked)-atKill, time.Since(killAt).Round(time.Millisecond), writers, afterKill, slowest)
+	mu.Unlock()
+
+	start := time.Now()
+	if _, err := docker(ctx, "start", c.ids[victim]); err != nil {
+		t.Fatal(err)
+	}
+	c.waitReady(ctx, victim)
+	t.Logf("MEASURE restart of the killed node: ready %v after docker start", time.Since(start).Round(time.Millisecond))
+	urls[victim] = c.url(ctx, victim)
+	d := converge(t, ctx, c, urls)
+	t.Logf("MEASURE restart to equal state digests: %v (%s)", time.Since(start).Round(time.Millisecond), d)
+
+	ids := make([]string, 0, len(acked))
+	for id := range acked {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		var g, n int
+		fmt.Sscanf(id, "w%d-%d", &g, &n)
+		expectDoc(t, ctx, urls[victim], id, acked[id].Version, fmt.Sprintf(`{"g":%d,"n":%d}`, g, n), false)
+	}
+	t.Logf("all %d acknowledged writes read back from the restarted node", len(ids))
+}
+
+// urls returns every node's REST base URL, indexed by node id.
+func (c *cluster) urls(ctx context.Context) [nodes + 1]string {
+	var u [nodes + 1]string
+	for i := 1; i <= nodes; i++ {
+		u[i] = c.url(ctx, i)
+	}
+	return u
+}
+
+func others(i int) [2]int {
+	var o [2]int
+	k := 0
+	for j := 1; j <= nodes; j++ {
+		if j != i {
+			o[k] = j
+			k++
+		}
+	}
+	return o
+}
+
+// waitLeaders polls a node's cluster view until every shard has a leader.
+func waitLeaders(t *testing.T, ctx context.Context, base string) clusterView {
+	t.Helper()
+	var v clusterView
+	err := poll(ctx, 100*time.Millisecond, func() error {
+		var err error
+		if v, err = getCluster(ctx, base); err != nil {
+			return err
+		}
+		if len(v.Shards) == 0 {
+			return fmt.Errorf("no shards: %+v", v)
+		}
+		for _, s := range v.Shards {
+			if s.Leader == 0 {
+				return fmt.Errorf("shard %d has no leader", s.Shard)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// leaderOfAShard returns a node that leads a shard, and the shard.
+func leaderOfAShard(t *testing.T, ctx context.Context, base string) (int, uint64) {
+	t.Helper()
+	v := waitLeaders(t, ctx, base)
+	s := v.Shards[0]
+	if s.Leader < 1 || s.Leader > nodes {
+		t.Fatalf("shard %d: leader %d is not a node of the compose file", s.Shard, s.Leader)
+	}
+	return int(s.Leader), s.Shard
+}
+
+// converge polls the state digests of every node until they are equal and returns it.
+func converge(t *testing.T, ctx context.Context, c *cluster, urls [nodes + 1]string) string {
+	t.Helper()
+	var last []string
+	err := poll(ctx, 50*time.Millisecond, func() error {
+		last = last[:0]
+		for i := 1; i <= nodes; i++ {
+			d, err := getDigest(ctx, urls[i])
+			if err != nil {
+				return fmt.Errorf("node%d: %w", i, err)
+			}
+			last = append(last, d.Digest)
+		}
+		if slices.Contains(last, "") || len(slices.Compact(slices.Clone(last))) != 1 {
+			return fmt.Errorf("digests differ: %v", last)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("state digests did not converge: %v", err)
+	}
+	return last[0]
+}
+
+// expectDoc reads id on a node (retrying briefly while the node answers 503) and checks
+// its version and body.
+func expectDoc(t *testing.T, ctx context.Context, base, id string, version uint64, body string, local bool) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var r reply
+	err := poll(rctx, 100*time.Millisecond, func() error {
+		var err error
+		if r, err = get(rctx, base, id, local); err != nil {
+			return err
+		}
+		if r.status == 503 {
+			return fmt.Errorf("read %s: %v", id, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %s on %s: %v", id, base, err)
+	}
+	var d document
+	if r.status != 200 || json.Unmarshal(r.body, &d) != nil {
+		t.Fatalf("read %s on %s: %v", id, base, r)
+	}
+	if d.Version != version || !jsonEqual(d.Doc, body) {
+		t.Fatalf("read %s on %s: version %d body %s, want version %d body %s", id, base, d.Version, d.Doc, version, body)
+	}
+}
+
+// expectRefusal checks that a cut-off node refused an operation with a retryable error.
+func expectRefusal(t *testing.T, op string, r reply) {
+	t.Helper()
+	switch {
+	case r.status == 503 && r.code == "unavailable":
+	case r.status == 504 && r.code == "indeterminate":
+	default:
+		t.Fatalf("cut-off node, %s: want 503 unavailable or 504 indeterminate, got %v", op, r)
+	}
+}
+
+func jsonEqual(a json.RawMessage, b string) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
