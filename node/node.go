@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	grpcgw "github.com/aerolithsdb/aerolith/gateway/grpc"
 	"github.com/aerolithsdb/aerolith/gateway/rest"
 	"github.com/aerolithsdb/aerolith/gateway/ws"
+	"github.com/aerolithsdb/aerolith/replication"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -57,6 +59,11 @@ type Config struct {
 	SegmentEvents      int
 	DisableGroupCommit bool
 	ShutdownTimeout    time.Duration // default 15s
+
+	// Replication to other datacenters through Kafka: on when Brokers are given. DC,
+	// NodeID, Logger and Registerer come from the node; DataDir defaults to
+	// <DataDir>/replication.
+	Replication replication.Config
 
 	Logger *slog.Logger
 }
@@ -125,7 +132,25 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown timeout must not be negative"))
 	}
+	if c.Replication.Enabled() {
+		if err := c.replicationConfig().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// replicationConfig is Replication with what the node decides filled in.
+func (c Config) replicationConfig() replication.Config {
+	rc := c.Replication
+	rc.DC, rc.NodeID, rc.Logger = c.DC, c.NodeID, c.Logger
+	if rc.DC == "" {
+		rc.DC = "dc1"
+	}
+	if rc.DataDir == "" {
+		rc.DataDir = filepath.Join(c.DataDir, "replication")
+	}
+	return rc
 }
 
 // Node is a running node.
@@ -137,6 +162,7 @@ type Node struct {
 	ln       net.Listener
 	grpc     *grpcgw.Server // nil when GRPCAddr is GRPCOff
 	grpcLn   net.Listener
+	rep      *replication.Replicator // nil without replication
 	serveErr chan error
 	once     sync.Once
 	closeErr error
@@ -175,26 +201,54 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeListeners()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	changes, err := ws.New(ws.Config{Store: d, Limits: cfg.Changes, Logger: cfg.Logger, Registerer: reg})
-	if err != nil {
-		closeListeners()
-		d.Close()
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg,
-		Routes: changes.Register})
-	if err != nil {
-		closeListeners()
-		d.Close()
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, serveErr: make(chan error, 2)}
-	if grpcLn != nil {
-		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
+	var rep *replication.Replicator
+	var repStatus rest.Replication // stays a nil interface without replication
+	if cfg.Replication.Enabled() {
+		rc := cfg.replicationConfig()
+		rc.Registerer = reg
+		if rep, err = replication.New(rc, d); err != nil {
 			closeListeners()
 			d.Close()
 			return nil, fmt.Errorf("node: %w", err)
 		}
+		repStatus = rep
+	}
+	closeData := func() {
+		if rep != nil {
+			rep.Close()
+		}
+		d.Close()
+	}
+	changes, err := ws.New(ws.Config{Store: d, Limits: cfg.Changes, Logger: cfg.Logger, Registerer: reg})
+	if err != nil {
+		closeListeners()
+		closeData()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	rs, err := rest.New(rest.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Gatherer: reg, Registry: reg,
+		Routes: rest.JoinRoutes(changes.Register, rest.ReplicationRoutes(repStatus))})
+	if err != nil {
+		closeListeners()
+		closeData()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, rep: rep, serveErr: make(chan error, 2)}
+	if grpcLn != nil {
+		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
+			closeListeners()
+			closeData()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	if rep != nil {
+		// Sync-mode writes wait for Kafka only on the node that ships; elsewhere they are
+		// refused (no ShipWaiter).
+		if rep.Ships() {
+			d.SetShipWaiter(rep)
+		}
+		rep.Start()
+	}
+	if n.grpc != nil {
 		go func() { n.serveErr <- n.grpc.Serve(grpcLn) }()
 	}
 	go func() { n.serveErr <- rs.Serve(ln) }()
@@ -237,7 +291,12 @@ func (n *Node) Close() error {
 			errGRPC = n.grpc.Shutdown(ctx)
 		}
 		errHTTP := n.rest.Shutdown(ctx)
-		n.closeErr = errors.Join(errChanges, errGRPC, errHTTP, n.db.Close())
+		// Replication stops before the database it reads and writes.
+		var errRep error
+		if n.rep != nil {
+			errRep = n.rep.Close()
+		}
+		n.closeErr = errors.Join(errChanges, errGRPC, errHTTP, errRep, n.db.Close())
 		n.cfg.Logger.Info("node stopped", "err", n.closeErr)
 	})
 	return n.closeErr

@@ -14,17 +14,20 @@ import (
 	"github.com/aerolithsdb/aerolith/gateway"
 	"github.com/aerolithsdb/aerolith/gateway/ws"
 	"github.com/aerolithsdb/aerolith/node"
+	"github.com/aerolithsdb/aerolith/replication"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
 func newServerCmd() *cobra.Command {
 	var (
-		cfg       node.Config
-		logLevel  string
-		logFormat string
-		noGroup   bool
-		members   string
+		cfg        node.Config
+		logLevel   string
+		logFormat  string
+		noGroup    bool
+		members    string
+		kafkaShip  bool
+		kafkaApply bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -40,6 +43,7 @@ func newServerCmd() *cobra.Command {
 			}
 			cfg.Logger = logger
 			cfg.DisableGroupCommit = noGroup
+			cfg.Replication.NoShip, cfg.Replication.NoApply = !kafkaShip, !kafkaApply
 			// Zero means "default" inside node.Config; on the command line it is a mistake.
 			var errs []error
 			if cfg.NodeID == 0 {
@@ -70,6 +74,7 @@ func newServerCmd() *cobra.Command {
 	f.Uint64Var(&cfg.NodeID, "node-id", 1, "this node's id (> 0)")
 	f.IntVar(&cfg.Shards, "shards", 4, "raft groups (shards) per node; fixed when the data dir is created")
 	f.StringVar(&cfg.DC, "dc", "dc1", "datacenter name")
+	addKafkaFlags(f, &cfg.Replication, &kafkaShip, &kafkaApply)
 	f.StringVar(&members, "initial-members", "", "a static cluster: id=raft-host:port of every member, this node included, comma-separated\n"+
 		"(the same on every node; each node holds a replica of every shard). Read when the data dir is created")
 	f.IntVar(&cfg.Limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultLimits().MaxBodyBytes, "largest accepted request body")
@@ -141,4 +146,23 @@ func runServer(cfg node.Config) error {
 		cfg.Logger.Error("a gateway stopped serving", "err", err)
 	}
 	return n.Close()
+}
+
+// addKafkaFlags binds the cross-datacenter replication flags (docs/replication.md).
+func addKafkaFlags(f *pflag.FlagSet, rc *replication.Config, ship, apply *bool) {
+	f.StringSliceVar(&rc.Brokers, "kafka-brokers", nil, "Kafka bootstrap brokers (host:port, comma-separated); replication to other datacenters is on when set")
+	f.StringVar(&rc.TopicPrefix, "kafka-topic-prefix", replication.DefaultTopicPrefix, "each datacenter ships to the topic <prefix><dc>")
+	f.StringSliceVar(&rc.Remotes, "kafka-remote-dcs", nil, "datacenters to apply here (comma-separated; default: every topic with the prefix but this datacenter's)")
+	f.IntVar(&rc.Partitions, "kafka-partitions", 4, "partitions of the topic this datacenter creates when it does not exist")
+	f.BoolVar(ship, "kafka-ship", true, "ship this datacenter's writes (in a datacenter of several nodes, exactly one node ships)")
+	f.BoolVar(apply, "kafka-apply", true, "apply other datacenters' writes (nodes of a datacenter share one consumer group)")
+	f.BoolVar(&rc.TLS, "kafka-tls", false, "connect to the brokers over TLS (implied by the other --kafka-tls-* flags)")
+	f.StringVar(&rc.TLSCAFile, "kafka-tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (default: the system's)")
+	f.StringVar(&rc.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate, with --kafka-tls-key")
+	f.StringVar(&rc.TLSKeyFile, "kafka-tls-key", "", "PEM client key")
+	f.StringVar(&rc.TLSServerName, "kafka-tls-server-name", "", "server name to verify in the brokers' certificates")
+	f.BoolVar(&rc.TLSInsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the brokers' certificates (testing only)")
+	f.StringVar(&rc.SASLMechanism, "kafka-sasl-mechanism", "", "plain, scram-sha-256 or scram-sha-512 (default: no SASL)")
+	f.StringVar(&rc.SASLUser, "kafka-sasl-user", "", "SASL user")
+	f.StringVar(&rc.SASLPassword, "kafka-sasl-password", "", "SASL password (prefer AEROLITH_KAFKA_SASL_PASSWORD)")
 }
