@@ -62,6 +62,9 @@ type Params struct {
 	// Subscribers, for the changefeed suite: concurrent ChangeService.Watch streams on the
 	// run's collection; default 8.
 	Subscribers int `json:"subscribers,omitempty"`
+	// WatchGRPCAddrs, for the xdc suite: the gRPC addresses the subscribers watch (nodes of
+	// the other datacenter); default GRPCAddrs.
+	WatchGRPCAddrs []string `json:"watch_grpc_addrs,omitempty"`
 	// QueryIndex, for the query suite: "both" (the default: indexes are built and every
 	// query runs as an indexed and as a full-scan operation), "indexed" or "full_scan"
 	// (no index is built).

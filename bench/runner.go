@@ -109,14 +109,18 @@ func (r *runner) connect() ([]func(context.Context) error, func(), error) {
 		}
 	}
 	if watches {
+		watched := targets
+		if len(p.WatchGRPCAddrs) > 0 {
+			watched = p.WatchGRPCAddrs
+		}
 		for i := range p.Subscribers {
-			c, err := dial(targets[i%len(targets)])
+			c, err := dial(watched[i%len(watched)])
 			if err != nil {
 				return nil, nil, err
 			}
 			r.watchers = append(r.watchers, c)
 		}
-		for i := range min(len(targets), p.Subscribers) {
+		for i := range min(len(watched), p.Subscribers) {
 			ready = append(ready, r.watchers[i].Ready)
 		}
 	}

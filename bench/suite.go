@@ -116,6 +116,7 @@ func DefaultRegistry() *Registry {
 		writeBatchSuite(),
 		querySuite(),
 		changefeedSuite(),
+		xdcSuite(),
 	)
 }
 

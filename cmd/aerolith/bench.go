@@ -99,6 +99,7 @@ Examples:
 	f.StringVar(&logLevel, "embedded-log-level", "error", "log level of the embedded node: debug, info, warn or error")
 	f.StringVar(&p.Protocol, "protocol", bench.ProtocolREST, "client protocol: rest or grpc")
 	f.StringSliceVar(&p.GRPCAddrs, "grpc-addr", nil, "gRPC address of each --addr node, same order (default: each --addr's port + 2, the server's default layout); for --protocol grpc and the changefeed suite's subscribers")
+	f.StringSliceVar(&p.WatchGRPCAddrs, "watch-grpc-addr", nil, "xdc: gRPC address of each node of the other datacenter, watched by the subscribers")
 	f.IntVar(&p.Subscribers, "subscribers", 8, "changefeed: concurrent change streams (gRPC ChangeService.Watch) on the run's collection")
 	f.IntVar(&p.Clients, "clients", 16, "concurrent clients (closed loop) or most requests in flight (open loop)")
 	f.Float64Var(&p.Rate, "rate", 0, "open loop: target ops/s (0: closed loop)")
