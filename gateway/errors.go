@@ -51,7 +51,10 @@ type ErrorInfo struct {
 // ("the operation may have completed") and which a client whose own deadline expires sees
 // anyway; filter_too_expensive is INVALID_ARGUMENT (retrying the same filter cannot help,
 // unlike RESOURCE_EXHAUSTED); token_too_old is OUT_OF_RANGE (the position is before what
-// the node serves).
+// the node serves); replication_pending (a sync-mode write committed locally that the
+// replication log has not acknowledged) is DEADLINE_EXCEEDED like indeterminate, but its
+// outcome is known: committed; replication_unavailable is FAILED_PRECONDITION (sync mode
+// on a node without a replication log: retrying cannot help).
 var table = []struct {
 	err  error
 	http int
@@ -61,6 +64,11 @@ var table = []struct {
 	{ErrInvalidJSON, http.StatusBadRequest, codes.InvalidArgument, CodeInvalidJSON},
 	{ErrJSONTooDeep, http.StatusBadRequest, codes.InvalidArgument, CodeJSONTooDeep},
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, CodeBodyTooLarge},
+	// First among db errors: it wraps the replication log's own error, and it must say the
+	// write is committed whatever that error is.
+	{db.ErrNotShipped, http.StatusGatewayTimeout, codes.DeadlineExceeded, "replication_pending"},
+	{db.ErrReplicationUnavailable, http.StatusServiceUnavailable, codes.FailedPrecondition, "replication_unavailable"},
+	{db.ErrSiblingsUnresolved, http.StatusConflict, codes.FailedPrecondition, "siblings_unresolved"},
 	{db.ErrNotFound, http.StatusNotFound, codes.NotFound, "not_found"},
 	{db.ErrInvalidCollection, http.StatusBadRequest, codes.InvalidArgument, "invalid_collection"},
 	{db.ErrInvalidID, http.StatusBadRequest, codes.InvalidArgument, "invalid_id"},

@@ -131,6 +131,20 @@ func writer(ctx context.Context, d *db.DB, dc string, w int, colls []string, h *
 			wr.Collection, wr.ID = "uniq", fmt.Sprintf("%s-%d-%d", dc, w, i)
 		}
 		r, err := d.Write(ctx, "test", wr)
+		if errors.Is(err, db.ErrSiblingsUnresolved) {
+			// keep-both: a write to a document with siblings names them all.
+			_, sibs, cerr := d.DocClock(ctx, wr.Collection, wr.ID, db.Linearizable)
+			if cerr != nil {
+				return cerr
+			}
+			for _, sb := range sibs {
+				wr.Resolves = append(wr.Resolves, sb.ID)
+			}
+			r, err = d.Write(ctx, "test", wr)
+			if errors.Is(err, db.ErrSiblingsUnresolved) {
+				continue // a new sibling arrived in between: this write did not happen
+			}
+		}
 		if errors.Is(err, db.ErrNotFound) {
 			continue // deleting a deleted document
 		}
@@ -170,7 +184,8 @@ func remoteEventCounts(t *testing.T, d *db.DB, local string) (map[string]int, in
 }
 
 // TestTwoDatacentersConverge: two one-node datacenters write the same documents
-// concurrently (lww and dc-priority collections, puts and deletes) while the broker is
+// concurrently (lww, dc-priority and keep-both collections, puts and deletes, plus
+// documents written once) while the broker is
 // stopped and restarted on the same port, east's replicator is restarted, and west's
 // applier fails once between applying a batch and committing its offsets. Then both
 // must hold the same content, every acknowledged write must be present or superseded
@@ -190,6 +205,9 @@ func TestTwoDatacentersConverge(t *testing.T) {
 	ctx := context.Background()
 	for _, d := range []*db.DB{east, west} {
 		if err := d.SetPolicy(ctx, "prio", db.Policy{Conflict: "dc-priority", Priority: []string{"east", "west"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SetPolicy(ctx, "both", db.Policy{Conflict: "keep-both"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,7 +244,7 @@ func TestTwoDatacentersConverge(t *testing.T) {
 				if d == west {
 					dc = "west"
 				}
-				if err := writer(ctx, d, dc, w, []string{"lww", "prio"}, h, stop, &writes); err != nil {
+				if err := writer(ctx, d, dc, w, []string{"lww", "prio", "both"}, h, stop, &writes); err != nil {
 					errs <- err
 				}
 			}()
@@ -321,6 +339,10 @@ func TestTwoDatacentersConverge(t *testing.T) {
 		if coll == "lww" && !anyFailed && latest.body != final[0] {
 			t.Fatalf("%s (lww): final %q, but the latest acknowledged write is %q from %s at %s", key, final[0], latest.body, latest.dc, latest.ts)
 		}
+	}
+
+	if cs, err := east.Conflicts(ctx, "both", 0, db.Linearizable); err == nil {
+		t.Logf("keep-both: %d documents with open conflicts at the end", len(cs))
 	}
 
 	// Nothing applied twice.

@@ -66,8 +66,12 @@ func (s *Server) auditExport(c *fiber.Ctx) error {
 	return nil
 }
 
-// digest answers the live store's state digest and the position it reflects.
+// digest answers the live store's state digest and the position it reflects; with
+// scope=content, the cross-datacenter content digest instead.
 func (s *Server) digest(c *fiber.Ctx) error {
+	if c.Query("scope") == "content" {
+		return s.contentDigest(c)
+	}
 	d, err := s.cfg.Store.StateDigest()
 	if err != nil {
 		return s.error(c, err)

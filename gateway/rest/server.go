@@ -127,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/admin/digest", s.digest)
 	v1.Get("/cluster", s.cluster)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
+	s.xdcRoutes(v1)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
@@ -249,7 +250,9 @@ func conditions(c *fiber.Ctx, w *db.Write) error {
 		w.IfNoneMatch = true
 	}
 	w.IdempotencyKey = c.Get("Idempotency-Key")
-	return nil
+	var err error
+	w.Resolves, err = resolves(c)
+	return err
 }
 
 func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
@@ -355,6 +358,7 @@ type batchWrite struct {
 	Patch       json.RawMessage `json:"patch"`
 	IfMatch     *uint64         `json:"if_match"`
 	IfNoneMatch bool            `json:"if_none_match"`
+	Resolves    []string        `json:"resolves"`
 }
 
 type batchResult struct {
@@ -390,6 +394,12 @@ func (s *Server) batch(c *fiber.Ctx) error {
 		}
 		if bw.IfMatch != nil {
 			w.IfMatch, w.HasIfMatch = *bw.IfMatch, true
+		}
+		if len(bw.Resolves) > 0 {
+			var err error
+			if w.Resolves, err = parseResolves(bw.Resolves); err != nil {
+				return s.error(c, err)
+			}
 		}
 		ws[i] = w
 	}
