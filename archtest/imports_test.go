@@ -50,6 +50,11 @@ var rules = []rule{
 		forbid: []string{"./gateway/...", "./db/..."},
 	},
 	{
+		why:    "meta keeps the cluster's own state: it drives the log through an interface and never reaches into data or the gateways",
+		pkgs:   []string{"./meta/..."},
+		forbid: []string{"./db/...", "./gateway/...", "./materializer/...", "./tiers/...", "github.com/lni/dragonboat/..."},
+	},
+	{
 		why:    "tiers are storage: they never import the materializer, db or the gateways",
 		pkgs:   []string{"./tiers/..."},
 		forbid: []string{"./materializer/...", "./db/...", "./gateway/..."},

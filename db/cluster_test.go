@@ -68,8 +68,17 @@ func TestClusterAnyNodeServesAndDrains(t *testing.T) {
 	}
 
 	st := dbs[1].Cluster(ctx)
-	if st.NodeID != 2 || len(st.Nodes) != 3 || len(st.Shards) != 2 {
+	// Two data shards and the meta shard, whose members every node registered.
+	if st.NodeID != 2 || len(st.Nodes) != 3 || len(st.Shards) != 3 || st.Shards[2].Shard != log.MetaShard {
 		t.Fatalf("status: %+v", st)
+	}
+	if len(st.Members) != 3 || st.ReplicationFactor != 3 {
+		t.Fatalf("meta members: %+v, replication factor %d", st.Members, st.ReplicationFactor)
+	}
+	for _, m := range st.Members {
+		if m.State != "active" {
+			t.Errorf("member %+v: want active", m)
+		}
 	}
 	for _, s := range st.Shards {
 		if len(s.Replicas) != 3 || s.Membership != "quorum" || s.Leader == 0 || s.Term == 0 || s.Applied == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
+	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
 	"github.com/aerolithsdb/aerolith/tiers"
 	"github.com/aerolithsdb/aerolith/tiers/archive"
@@ -39,6 +40,15 @@ type Config struct {
 	// Default: this node alone.
 	InitialMembers map[uint64]string
 	Cluster        string // cluster name stamped on change events (default "aerolith")
+	// Join makes a new node join a running cluster: a member has added it (Join on that
+	// member) before it starts. InitialMembers is ignored.
+	Join bool
+	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP API on, for the
+	// cluster controller's probes (default: none, and the node is probed by no one).
+	AdvertiseHTTP string
+	// DeadAfter is how long a node may stay unreachable before the controller re-creates
+	// its replicas' votes on other nodes (default 5m).
+	DeadAfter time.Duration
 
 	CacheBytes      int64 // L1 document cache bound (default 64 MiB)
 	BlockCacheBytes int64 // L2 pebble block cache (default 256 MiB)
@@ -85,7 +95,7 @@ func (c Config) Validate() error {
 	if c.Shards < 0 || c.Shards > 1024 {
 		errs = append(errs, fmt.Errorf("shards must be in 1..1024, got %d", c.Shards))
 	}
-	if c.InitialMembers != nil {
+	if c.InitialMembers != nil && !c.Join {
 		if err := log.ValidateMembers(c.InitialMembers, c.NodeID, c.RaftAddr); err != nil {
 			errs = append(errs, err)
 		}
@@ -170,6 +180,9 @@ type DB struct {
 	hub      *feed.Hub
 	key      *audit.Key
 	archive  *archive.Archive
+	meta     *meta.Machine
+	ctrl     *meta.Controller
+	prober   *meta.Prober
 	scrubbed map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
 	xdc      xdc                   // cross-datacenter state (remote.go)
 
@@ -216,13 +229,27 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.store.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
+	d.prober = meta.NewProber(cfg.NodeID, time.Second)
+	d.meta = meta.NewMachine(func() {
+		if d.ctrl != nil {
+			d.ctrl.Kick()
+		}
+	})
 	if d.host, err = log.Open(log.Config{
 		NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, RaftListenAddr: cfg.RaftListenAddr, Dir: cfg.DataDir, Shards: cfg.Shards,
 		InitialMembers:     cfg.InitialMembers,
+		Join:               cfg.Join,
+		Meta:               d.meta,
 		DisableGroupCommit: cfg.DisableGroupCommit,
 		NewStateMachine:    d.mat.StateMachine,
 		Logger:             cfg.Logger, Registerer: cfg.Registerer,
 	}); err != nil {
+		d.store.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if d.ctrl, err = meta.NewController(meta.ControllerConfig{Host: d.host, Machine: d.meta, Prober: d.prober,
+		DeadAfter: cfg.DeadAfter, Logger: cfg.Logger, Registerer: cfg.Registerer}); err != nil {
+		d.host.Close()
 		d.store.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
@@ -235,6 +262,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
+	d.startMeta(bctx)
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
@@ -261,10 +289,6 @@ func (d *DB) Close() error {
 	})
 	return d.closeErr
 }
-
-// Cluster reports the nodes and shards of the cluster as this node sees them: replicas,
-// leaders and this node's applied index per shard.
-func (d *DB) Cluster(ctx context.Context) log.ClusterStatus { return d.host.Status(ctx) }
 
 // Ready reports whether every shard has a leader.
 func (d *DB) Ready() bool { return d.host.Ready() }

@@ -80,6 +80,7 @@ var table = []struct {
 	{db.ErrUnavailable, http.StatusServiceUnavailable, codes.Unavailable, "unavailable"},
 	{db.ErrIndeterminate, http.StatusGatewayTimeout, codes.DeadlineExceeded, "indeterminate"},
 	{db.ErrIndexExists, http.StatusConflict, codes.AlreadyExists, "index_exists"},
+	{db.ErrMembership, http.StatusConflict, codes.FailedPrecondition, "membership_refused"},
 	{query.ErrCompile, http.StatusBadRequest, codes.InvalidArgument, "invalid_filter"},
 	{query.ErrTooExpensive, http.StatusBadRequest, codes.InvalidArgument, "filter_too_expensive"},
 	{query.ErrInvalid, http.StatusBadRequest, codes.InvalidArgument, "invalid_argument"},

@@ -30,8 +30,9 @@ type Member struct {
 
 // ShardStatus is one shard as this node sees it.
 type ShardStatus struct {
-	Shard    uint64
-	Replicas []Member
+	Shard     uint64
+	Replicas  []Member // voters
+	NonVoting []Member // replicas that receive the log but do not vote
 	// Membership says where Replicas came from: "quorum" (confirmed by a ReadIndex on the
 	// shard) or "local" (this replica's own view, when no quorum answered in time).
 	Membership string
@@ -48,16 +49,19 @@ const membershipTimeout = time.Second
 func (h *Host) Status(ctx context.Context) ClusterStatus {
 	out := ClusterStatus{NodeID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr}
 	local := map[uint64]map[uint64]string{}
+	localNV := map[uint64]bool{}
 	if nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true}); nhi != nil {
 		for _, si := range nhi.ShardInfoList {
 			local[si.ShardID] = si.Replicas
+			localNV[si.ShardID] = si.IsNonVoting
 		}
 	}
 	nodes := map[uint64]string{}
-	out.Shards = make([]ShardStatus, h.cfg.Shards)
+	ids := h.ShardIDs()
+	out.Shards = make([]ShardStatus, len(ids))
 	var wg sync.WaitGroup
 	for i := range out.Shards {
-		shard := uint64(i + 1)
+		shard := ids[i]
 		st := &out.Shards[i]
 		st.Shard = shard
 		if s := h.shards[shard]; s != nil {
@@ -72,16 +76,21 @@ func (h *Host) Status(ctx context.Context) ClusterStatus {
 			mctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 			defer cancel()
 			replicas, how := local[shard], "local"
+			var nonVoting map[uint64]string
+			if localNV[shard] {
+				nonVoting = map[uint64]string{h.cfg.NodeID: h.cfg.RaftAddr}
+			}
 			if m, err := h.nh.SyncGetShardMembership(mctx, shard); err == nil {
-				replicas, how = m.Nodes, "quorum"
+				replicas, nonVoting, how = m.Nodes, m.NonVotings, "quorum"
 			}
 			st.Membership = how
 			st.Replicas = members(replicas)
+			st.NonVoting = members(nonVoting)
 		}()
 	}
 	wg.Wait()
 	for _, st := range out.Shards {
-		for _, m := range st.Replicas {
+		for _, m := range append(st.Replicas, st.NonVoting...) {
 			nodes[m.ID] = m.RaftAddr
 		}
 	}
@@ -108,17 +117,18 @@ func (h *Host) Drain(ctx context.Context) (int, error) {
 		moved  int
 		errs   []error
 		wg     sync.WaitGroup
-		others = h.otherMembers()
+		voters = h.localVoters()
 	)
-	if len(others) == 0 {
-		return 0, nil
-	}
-	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+	for _, s := range h.ShardIDs() {
 		if leader, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok || leader != h.cfg.NodeID {
 			continue
 		}
+		others := voters[s]
+		if len(others) == 0 {
+			continue
+		}
 		wg.Add(1)
-		go func(shard uint64) {
+		go func(shard uint64, others []uint64) {
 			defer wg.Done()
 			err := h.transfer(ctx, shard, others)
 			mu.Lock()
@@ -128,7 +138,7 @@ func (h *Host) Drain(ctx context.Context) (int, error) {
 				return
 			}
 			moved++
-		}(s)
+		}(s, others)
 	}
 	wg.Wait()
 	return moved, errors.Join(errs...)
@@ -178,15 +188,22 @@ func (h *Host) pollLeader(ctx context.Context, shard uint64, done func(leader ui
 	}
 }
 
-// otherMembers returns the ids of the configured members other than this node, sorted.
-func (h *Host) otherMembers() []uint64 {
-	var out []uint64
-	for id := range h.cfg.InitialMembers {
-		if id != h.cfg.NodeID {
-			out = append(out, id)
-		}
+// localVoters returns, per shard, the voters other than this node in this replica's own
+// view of the membership, sorted.
+func (h *Host) localVoters() map[uint64][]uint64 {
+	out := map[uint64][]uint64{}
+	nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+	if nhi == nil {
+		return out
 	}
-	slices.Sort(out)
+	for _, si := range nhi.ShardInfoList {
+		for id := range si.Replicas {
+			if id != h.cfg.NodeID {
+				out[si.ShardID] = append(out[si.ShardID], id)
+			}
+		}
+		slices.Sort(out[si.ShardID])
+	}
 	return out
 }
 

@@ -33,6 +33,13 @@ type Config struct {
 	// It is read only when the raft data is created; a restart keeps the membership it
 	// has.
 	InitialMembers map[uint64]string
+	// Join starts every replica that has no raft data yet as joining a running cluster:
+	// a member must already have added this node to the shard (AddNonVoting), and the
+	// replica catches up from the shard's leader. InitialMembers is ignored.
+	Join bool
+	// Meta, when set, runs the meta shard (MetaShard) with this state machine: the
+	// cluster's membership and placement. Every node of a cluster runs it or none does.
+	Meta MetaMachine
 	// DrainTimeout bounds how long Close spends handing the leadership of the shards this
 	// node leads to other members (default 3s; negative: do not hand over).
 	DrainTimeout time.Duration
@@ -123,7 +130,7 @@ func (c Config) Validate() error {
 	if c.HeartbeatRTT != 0 && c.ElectionRTT != 0 && c.ElectionRTT <= 2*c.HeartbeatRTT {
 		errs = append(errs, fmt.Errorf("election RTT %d must exceed twice the heartbeat RTT %d", c.ElectionRTT, c.HeartbeatRTT))
 	}
-	if c.InitialMembers != nil {
+	if c.InitialMembers != nil && !c.Join {
 		errs = append(errs, validateMembers(c.InitialMembers, c.NodeID, c.RaftAddr)...)
 	}
 	return errors.Join(errs...)
@@ -191,6 +198,17 @@ func Open(cfg Config) (*Host, error) {
 	for id, addr := range cfg.InitialMembers {
 		members[id] = addr
 	}
+	// start runs this node's replica of shard: as a member of a new shard (members), as a
+	// restarted replica (its raft data exists), or joining a running shard (cfg.Join).
+	start := func(shard uint64, rc config.Config, startReplica func(map[uint64]dragonboat.Target, bool, config.Config) error) error {
+		ms, join := members, false
+		if nh.HasNodeInfo(shard, cfg.NodeID) {
+			ms = nil
+		} else if cfg.Join {
+			ms, join, rc.IsNonVoting = nil, true, true
+		}
+		return startReplica(ms, join, rc)
+	}
 	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
 		shard := s
 		rc := config.Config{
@@ -208,7 +226,10 @@ func Open(cfg Config) (*Host, error) {
 		create := func(uint64, uint64) sm.IOnDiskStateMachine {
 			return &adapter{sm: cfg.NewStateMachine(shard), applied: &rep.applied}
 		}
-		if err := nh.StartOnDiskReplica(members, false, create, rc); err != nil {
+		err := start(shard, rc, func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return nh.StartOnDiskReplica(ms, join, create, rc)
+		})
+		if err != nil {
 			nh.Close()
 			return nil, fmt.Errorf("log: start shard %d: %w", shard, err)
 		}
@@ -217,6 +238,23 @@ func Open(cfg Config) (*Host, error) {
 		if !cfg.DisableGroupCommit {
 			h.wg.Add(1)
 			go func() { defer h.wg.Done(); b.run() }()
+		}
+	}
+	if cfg.Meta != nil {
+		rep := &replica{}
+		h.shards[MetaShard] = rep
+		rc := config.Config{
+			ReplicaID: cfg.NodeID, ShardID: MetaShard, CheckQuorum: true, PreVote: true,
+			ElectionRTT: cfg.ElectionRTT, HeartbeatRTT: cfg.HeartbeatRTT,
+			SnapshotEntries: 1000, CompactionOverhead: 500,
+		}
+		create := func(uint64, uint64) sm.IStateMachine { return &metaAdapter{m: cfg.Meta, applied: rep} }
+		err := start(MetaShard, rc, func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return nh.StartReplica(ms, join, create, rc)
+		})
+		if err != nil {
+			nh.Close()
+			return nil, fmt.Errorf("log: start meta shard: %w", err)
 		}
 	}
 	return h, nil
@@ -232,7 +270,7 @@ func (h *Host) ShardOf(collection, id string) uint64 { return ShardOf(collection
 // committed before the call, or ctx ends. The leader may be another node: the barrier is a
 // ReadIndex the leader confirms, so a follower is ready once it has caught up.
 func (h *Host) WaitReady(ctx context.Context) error {
-	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+	for _, s := range h.ShardIDs() {
 		if err := h.pollLeader(ctx, s, func(uint64) bool { return true }); err != nil {
 			return fmt.Errorf("%w: shard %d has no leader: %v", ErrUnavailable, s, err)
 		}
@@ -245,7 +283,7 @@ func (h *Host) WaitReady(ctx context.Context) error {
 
 // Ready reports whether every shard currently knows a leader.
 func (h *Host) Ready() bool {
-	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
+	for _, s := range h.ShardIDs() {
 		if _, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok {
 			return false
 		}
@@ -256,7 +294,7 @@ func (h *Host) Ready() bool {
 // ReadBarrier returns once this replica of shard has applied every entry committed before
 // the call (raft ReadIndex). Reads of local state after it are linearizable.
 func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
-	if _, ok := h.batchers[shard]; !ok {
+	if _, ok := h.shards[shard]; !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
 	}
 	start := time.Now()

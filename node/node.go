@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	grpcgw "github.com/aerolithsdb/aerolith/gateway/grpc"
 	"github.com/aerolithsdb/aerolith/gateway/rest"
 	"github.com/aerolithsdb/aerolith/gateway/ws"
+	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/replication"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,6 +51,15 @@ type Config struct {
 	// every member, itself included, the same on every node. Every node runs a replica of
 	// every shard. Default: a cluster of this node alone.
 	InitialMembers map[uint64]string
+	// Join is the HTTP address of a member of a running cluster: a node with no raft data
+	// yet asks it to be added, then starts its replicas as joining. A restarted node
+	// (its raft data exists) just starts. InitialMembers is ignored.
+	Join string
+	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP API on (default:
+	// the address HTTPAddr bound, unless that is a wildcard address).
+	AdvertiseHTTP string
+	// DeadAfter: see db.Config.
+	DeadAfter time.Duration
 
 	Limits     gateway.Limits
 	Changes    ws.Limits // GET /v1/changes (WebSocket and SSE): connections, subscriptions, keepalive
@@ -99,8 +110,8 @@ func (c Config) dbConfig() db.Config {
 	return db.Config{
 		DataDir: c.DataDir, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftListenAddr: c.RaftListenAddr, Shards: c.Shards, DC: c.DC,
 		CacheBytes: c.CacheBytes, DisableGroupCommit: c.DisableGroupCommit, Logger: c.Logger,
-		InitialMembers: c.InitialMembers,
-		RetainEvents:   c.RetainEvents, RetainAge: c.RetainAge, SegmentEvents: c.SegmentEvents,
+		InitialMembers: c.InitialMembers, Join: c.Join != "", AdvertiseHTTP: c.AdvertiseHTTP, DeadAfter: c.DeadAfter,
+		RetainEvents: c.RetainEvents, RetainAge: c.RetainAge, SegmentEvents: c.SegmentEvents,
 	}
 }
 
@@ -196,6 +207,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			grpcLn.Close()
 		}
 	}
+	if dcfg.AdvertiseHTTP == "" {
+		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsUnspecified() {
+			dcfg.AdvertiseHTTP = tcp.String()
+		}
+	}
+	if err := join(ctx, cfg, dcfg); err != nil {
+		closeListeners()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	d, err := db.Open(ctx, dcfg)
 	if err != nil {
 		closeListeners()
@@ -255,6 +275,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
 		"node_id", cfg.NodeID, "shards", d.Shards(), "dc", cfg.DC)
 	return n, nil
+}
+
+// join asks the member cfg.Join to add this node, unless it has raft data already (a
+// restart of a node that joined before).
+func join(ctx context.Context, cfg Config, dcfg db.Config) error {
+	if cfg.Join == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft")); err == nil {
+		return nil
+	}
+	cfg.Logger.Info("joining the cluster", "through", cfg.Join, "node_id", cfg.NodeID, "raft", cfg.RaftAddr, "http", dcfg.AdvertiseHTTP)
+	p := meta.NewProber(cfg.NodeID, 10*time.Second)
+	return p.Join(ctx, cfg.Join, meta.Node{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: dcfg.AdvertiseHTTP})
 }
 
 // HTTPAddr returns the address the REST gateway listens on.

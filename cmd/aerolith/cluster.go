@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -61,5 +65,80 @@ func newClusterCmd() *cobra.Command {
 			return c.do(cmd, http.MethodGet, "/v1/cluster", nil, nil, nil)
 		},
 	})
+	var wait time.Duration
+	remove := &cobra.Command{
+		Use:   "remove NODE-ID",
+		Short: "Decommission a node: move its votes to other nodes, remove its replicas, mark it removed (DELETE /v1/cluster/nodes/{id})",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil || id == 0 {
+				return usageError(fmt.Errorf("node id %q: must be an integer > 0", args[0]))
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd, http.MethodDelete, "/v1/cluster/nodes/"+args[0], nil, nil, nil); err != nil || wait == 0 {
+				return err
+			}
+			return waitRemoved(cmd.Context(), c, id, wait, cmd.ErrOrStderr())
+		},
+	}
+	remove.Flags().DurationVar(&wait, "wait", 0, "wait up to this long until the node is removed (0: do not wait)")
+	root.AddCommand(remove)
+	root.AddCommand(&cobra.Command{
+		Use:   "replication-factor N",
+		Short: "Set how many voters each shard should have (PUT /v1/cluster/replication-factor)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[0])
+			if err != nil {
+				return usageError(fmt.Errorf("replication factor %q: not an integer", args[0]))
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]int{"replication_factor": n})
+			return c.do(cmd, http.MethodPut, "/v1/cluster/replication-factor", nil, nil, body)
+		},
+	})
 	return root
+}
+
+// waitRemoved polls GET /v1/cluster until node id is removed or wait passes.
+func waitRemoved(ctx context.Context, c *client, id uint64, wait time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	last := ""
+	for {
+		_, raw, err := c.send(ctx, http.MethodGet, "/v1/cluster", nil, nil, nil, false)
+		if err == nil {
+			var st struct {
+				Nodes []struct {
+					ID    uint64 `json:"id"`
+					State string `json:"state"`
+				} `json:"nodes"`
+			}
+			if json.Unmarshal(raw, &st) == nil {
+				for _, n := range st.Nodes {
+					if n.ID == id && n.State != last {
+						last = n.State
+						fmt.Fprintf(out, "node %d: %s\n", id, n.State)
+					}
+				}
+				if last == "removed" {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %d not removed after %s (state %q)", id, wait, last)
+		case <-t.C:
+		}
+	}
 }

@@ -209,24 +209,8 @@ func TestClusterNodeFaults(t *testing.T) {
 func (h *clusterHarness) layout(dir string, seed uint64) {
 	var members []string
 	for i := range clusterNodes {
-		n := &clusterNode{id: i + 1, host: fmt.Sprintf("127.0.0.%d", 11+i), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i+1))}
-		httpPort := loopbackPortOn(h.t, h.rng, n.host)
-		raftPort := loopbackPortOn(h.t, h.rng, n.host)
-		for raftPort == httpPort {
-			raftPort = loopbackPortOn(h.t, h.rng, n.host)
-		}
-		n.base = fmt.Sprintf("http://%s:%d", n.host, httpPort)
-		n.raftAddr = fmt.Sprintf("%s:%d", n.host, raftPort)
+		n := h.newNode(dir, i+1)
 		members = append(members, fmt.Sprintf("%d=%s", n.id, n.raftAddr))
-		n.args = []string{"server",
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", n.id)),
-			"--http-addr", fmt.Sprintf("%s:%d", n.host, httpPort),
-			"--raft-addr", n.raftAddr,
-			"--grpc-addr", "off",
-			"--node-id", strconv.Itoa(n.id),
-			"--shards", strconv.Itoa(crashShards),
-		}
-		h.nodes = append(h.nodes, n)
 	}
 	for _, n := range h.nodes {
 		n.args = append(n.args, "--initial-members", strings.Join(members, ","))
@@ -248,6 +232,29 @@ func (h *clusterHarness) layout(dir string, seed uint64) {
 			}
 		}
 	})
+}
+
+// newNode adds node id to the harness: address 127.0.0.(10+id), loopback ports, its data
+// directory and log under dir, and the server arguments every node shares.
+func (h *clusterHarness) newNode(dir string, id int) *clusterNode {
+	n := &clusterNode{id: id, host: fmt.Sprintf("127.0.0.%d", 10+id), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", id))}
+	httpPort := loopbackPortOn(h.t, h.rng, n.host)
+	raftPort := loopbackPortOn(h.t, h.rng, n.host)
+	for raftPort == httpPort {
+		raftPort = loopbackPortOn(h.t, h.rng, n.host)
+	}
+	n.base = fmt.Sprintf("http://%s:%d", n.host, httpPort)
+	n.raftAddr = fmt.Sprintf("%s:%d", n.host, raftPort)
+	n.args = []string{"server",
+		"--data-dir", filepath.Join(dir, fmt.Sprintf("data%d", id)),
+		"--http-addr", fmt.Sprintf("%s:%d", n.host, httpPort),
+		"--raft-addr", n.raftAddr,
+		"--grpc-addr", "off",
+		"--node-id", strconv.Itoa(id),
+		"--shards", strconv.Itoa(crashShards),
+	}
+	h.nodes = append(h.nodes, n)
+	return n
 }
 
 func gapSummary(d []time.Duration) string {
@@ -431,6 +438,9 @@ func (h *clusterHarness) settle(cycle int) {
 	for {
 		last = last[:0]
 		for _, n := range h.nodes {
+			if !n.up.Load() {
+				continue // stopped or removed for good
+			}
 			a, err := callAt(h.hc, n.base, http.MethodGet, "/v1/admin/digest", nil, nil)
 			var d struct {
 				Digest string `json:"digest"`
@@ -466,6 +476,7 @@ type clusterStatus struct {
 	Nodes  []struct{ ID uint64 } `json:"nodes"`
 	Shards []struct {
 		Shard      uint64
+		Meta       bool
 		Replicas   []struct{ ID uint64 }
 		Membership string
 		Leader     uint64
@@ -486,21 +497,40 @@ func (h *clusterHarness) status(n *clusterNode) (clusterStatus, error) {
 }
 
 // checkStatus checks GET /v1/cluster on every node: three nodes, every shard replicated on
-// all three with a leader, confirmed by a quorum.
+// all three with a leader, confirmed by a quorum. A node's answer is a snapshot (a
+// leadership may be moving), so each node has 15s to give one that passes.
 func (h *clusterHarness) checkStatus(written bool) {
 	for _, n := range h.nodes {
-		st, err := h.status(n)
-		if err != nil {
-			h.t.Errorf("node %d: %v", n.id, err)
-			continue
-		}
-		if st.Node != uint64(n.id) || len(st.Nodes) != clusterNodes || len(st.Shards) != crashShards {
-			h.t.Errorf("node %d: /v1/cluster: %+v", n.id, st)
-		}
-		for _, s := range st.Shards {
-			if len(s.Replicas) != clusterNodes || s.Leader == 0 || s.Membership != "quorum" || (written && s.Applied == 0) {
-				h.t.Errorf("node %d: shard %+v: want %d replicas by quorum, a leader and an applied index", n.id, s, clusterNodes)
-			}
+		deadline := time.Now().Add(15 * time.Second)
+		for !h.statusOK(n, written, time.Now().After(deadline)) {
+			h.waitFor(200 * time.Millisecond)
 		}
 	}
+}
+
+// statusOK checks node n's GET /v1/cluster; report makes a failing answer fail the test
+// (and count as done).
+func (h *clusterHarness) statusOK(n *clusterNode, written, report bool) bool {
+	errorf := func(format string, args ...any) {
+		if report {
+			h.t.Errorf(format, args...)
+		}
+	}
+	st, err := h.status(n)
+	if err != nil {
+		errorf("node %d: %v", n.id, err)
+		return report
+	}
+	ok := true
+	if st.Node != uint64(n.id) || len(st.Nodes) != clusterNodes || len(st.Shards) != crashShards+1 || !st.Shards[crashShards].Meta {
+		errorf("node %d: /v1/cluster: %+v; want %d data shards and the meta shard", n.id, st, crashShards)
+		ok = false
+	}
+	for _, s := range st.Shards {
+		if len(s.Replicas) != clusterNodes || s.Leader == 0 || s.Membership != "quorum" || (written && s.Applied == 0) {
+			errorf("node %d: shard %+v: want %d replicas by quorum, a leader and an applied index", n.id, s, clusterNodes)
+			ok = false
+		}
+	}
+	return ok || report
 }

@@ -52,6 +52,12 @@ func newServerCmd() *cobra.Command {
 			if cfg.Shards <= 0 {
 				errs = append(errs, errors.New("--shards must be > 0"))
 			}
+			if members != "" && cfg.Join != "" {
+				errs = append(errs, errors.New("--initial-members and --join exclude each other"))
+			}
+			if cfg.DeadAfter <= 0 {
+				errs = append(errs, errors.New("--dead-after must be > 0"))
+			}
 			if members != "" {
 				m, err := parseMembers(members)
 				if err != nil {
@@ -77,6 +83,9 @@ func newServerCmd() *cobra.Command {
 	addKafkaFlags(f, &cfg.Replication, &kafkaShip, &kafkaApply)
 	f.StringVar(&members, "initial-members", "", "a static cluster: id=raft-host:port of every member, this node included, comma-separated\n"+
 		"(the same on every node; each node holds a replica of every shard). Read when the data dir is created")
+	f.StringVar(&cfg.Join, "join", "", "join a running cluster through the HTTP address of any member (host:port); read when the data dir is created")
+	f.StringVar(&cfg.AdvertiseHTTP, "advertise-http", "", "host:port other nodes reach this node's HTTP API on (default: the bound --http-addr unless it is a wildcard)")
+	f.DurationVar(&cfg.DeadAfter, "dead-after", 5*time.Minute, "how long a node may stay unreachable before its votes are re-created on other nodes")
 	f.IntVar(&cfg.Limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultLimits().MaxBodyBytes, "largest accepted request body")
 	f.IntVar(&cfg.Limits.MaxJSONDepth, "max-json-depth", gateway.DefaultLimits().MaxJSONDepth, "deepest accepted JSON nesting")
 	f.IntVar(&cfg.Changes.MaxConnections, "changes-max-connections", ws.DefaultLimits().MaxConnections, "change-stream connections (WebSocket and SSE) per node")

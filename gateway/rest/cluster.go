@@ -1,47 +1,151 @@
 package rest
 
 import (
+	"fmt"
+	"strconv"
+
+	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/gofiber/fiber/v2"
 )
 
 type clusterNode struct {
-	ID       uint64 `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	Self     bool   `json:"self,omitempty"`
+	ID        uint64 `json:"id"`
+	RaftAddr  string `json:"raft_addr"`
+	HTTPAddr  string `json:"http_addr,omitempty"`
+	State     string `json:"state,omitempty"`     // active, leaving, removed (from the meta shard)
+	Reachable *bool  `json:"reachable,omitempty"` // answered this node's probe just now
+	Self      bool   `json:"self,omitempty"`
+}
+
+type clusterReplica struct {
+	ID       uint64  `json:"id"`
+	RaftAddr string  `json:"raft_addr"`
+	Applied  *uint64 `json:"applied,omitempty"` // absent when the node did not answer
+	Lag      *uint64 `json:"lag,omitempty"`     // entries behind the leader's replica
+	Self     bool    `json:"self,omitempty"`
 }
 
 type clusterShard struct {
-	Shard      uint64        `json:"shard"`
-	Replicas   []clusterNode `json:"replicas"`
-	Membership string        `json:"membership"` // "quorum" or "local"
-	Leader     uint64        `json:"leader"`     // 0: no leader known here
-	Term       uint64        `json:"term"`
-	Applied    uint64        `json:"applied"` // raft index this node's replica has applied
+	Shard      uint64           `json:"shard"`
+	Meta       bool             `json:"meta,omitempty"` // the meta shard (membership and placement)
+	Replicas   []clusterReplica `json:"replicas"`       // voters
+	NonVoting  []clusterReplica `json:"non_voting"`
+	Placement  []uint64         `json:"placement,omitempty"` // the voters the controller aims for
+	Membership string           `json:"membership"`          // "quorum" or "local"
+	Leader     uint64           `json:"leader"`              // 0: no leader known here
+	Term       uint64           `json:"term"`
+	Applied    uint64           `json:"applied"` // raft index this node's replica has applied
 }
 
 type clusterResponse struct {
-	Node     uint64         `json:"node"`
-	RaftAddr string         `json:"raft_addr"`
-	Nodes    []clusterNode  `json:"nodes"`
-	Shards   []clusterShard `json:"shards"`
+	Node              uint64         `json:"node"`
+	RaftAddr          string         `json:"raft_addr"`
+	ReplicationFactor int            `json:"replication_factor"`
+	Nodes             []clusterNode  `json:"nodes"`
+	Shards            []clusterShard `json:"shards"`
 }
 
-// cluster answers GET /v1/cluster: the nodes, every shard's replicas and leader, and how
-// far this node's replica of each shard has applied.
+// cluster answers GET /v1/cluster: the members and their states, every shard's voters and
+// non-voting replicas with how far each has applied and its lag behind the leader, and
+// the leaders.
 func (s *Server) cluster(c *fiber.Ctx) error {
-	st := s.cfg.Store.Cluster(c.UserContext())
-	nodes := func(ms []log.Member) []clusterNode {
-		out := make([]clusterNode, len(ms))
-		for i, m := range ms {
-			out[i] = clusterNode{ID: m.ID, RaftAddr: m.RaftAddr, Self: m.ID == st.NodeID}
-		}
-		return out
+	v := s.cfg.Store.Cluster(c.UserContext())
+	r := clusterResponse{Node: v.NodeID, RaftAddr: v.RaftAddr, ReplicationFactor: v.ReplicationFactor}
+	seen := map[uint64]bool{}
+	for _, m := range v.Members {
+		_, ok := v.Applied[m.ID]
+		reach := ok
+		r.Nodes = append(r.Nodes, clusterNode{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, State: string(m.State),
+			Reachable: &reach, Self: m.ID == v.NodeID})
+		seen[m.ID] = true
 	}
-	r := clusterResponse{Node: st.NodeID, RaftAddr: st.RaftAddr, Nodes: nodes(st.Nodes), Shards: make([]clusterShard, len(st.Shards))}
-	for i, sh := range st.Shards {
-		r.Shards[i] = clusterShard{Shard: sh.Shard, Replicas: nodes(sh.Replicas), Membership: sh.Membership,
-			Leader: sh.Leader, Term: sh.Term, Applied: sh.Applied}
+	for _, m := range v.Nodes { // raft members not (yet) registered in the meta shard
+		if !seen[m.ID] {
+			r.Nodes = append(r.Nodes, clusterNode{ID: m.ID, RaftAddr: m.RaftAddr, Self: m.ID == v.NodeID})
+		}
+	}
+	for _, sh := range v.Shards {
+		var leaderApplied *uint64
+		if a, ok := v.Applied[sh.Leader][sh.Shard]; ok {
+			leaderApplied = &a
+		}
+		replicas := func(ms []log.Member) []clusterReplica {
+			out := make([]clusterReplica, 0, len(ms))
+			for _, m := range ms {
+				rep := clusterReplica{ID: m.ID, RaftAddr: m.RaftAddr, Self: m.ID == v.NodeID}
+				if a, ok := v.Applied[m.ID][sh.Shard]; ok {
+					rep.Applied = &a
+					if leaderApplied != nil {
+						lag := *leaderApplied - min(a, *leaderApplied)
+						rep.Lag = &lag
+					}
+				}
+				out = append(out, rep)
+			}
+			return out
+		}
+		r.Shards = append(r.Shards, clusterShard{Shard: sh.Shard, Meta: sh.Shard == log.MetaShard,
+			Replicas: replicas(sh.Replicas), NonVoting: replicas(sh.NonVoting), Placement: v.Placement[sh.Shard],
+			Membership: sh.Membership, Leader: sh.Leader, Term: sh.Term, Applied: sh.Applied})
 	}
 	return c.JSON(r)
+}
+
+// clusterLocal answers GET /v1/cluster/local: this node's id and its replicas' applied
+// indexes, without asking anyone else. Other nodes probe it.
+func (s *Server) clusterLocal(c *fiber.Ctx) error {
+	p := s.cfg.Store.LocalApplied()
+	applied := make(map[string]uint64, len(p.Applied))
+	for shard, a := range p.Applied {
+		applied[strconv.FormatUint(shard, 10)] = a
+	}
+	return c.JSON(fiber.Map{"node": p.Node, "applied": applied})
+}
+
+// join answers POST /v1/cluster/nodes {"id", "raft_addr", "http_addr"}: adds a node to
+// the cluster (see db.Join). The new node starts with --join once this answered.
+func (s *Server) join(c *fiber.Ctx) error {
+	var req db.JoinRequest
+	if err := s.decodeStrict(c.Body(), &req); err != nil {
+		return s.error(c, err)
+	}
+	n, err := s.cfg.Store.Join(c.UserContext(), req)
+	if err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(nodeJSON(n))
+}
+
+// decommission answers DELETE /v1/cluster/nodes/{id}: marks the node leaving; its
+// replicas move away and it ends up removed (watch GET /v1/cluster).
+func (s *Server) decommission(c *fiber.Ctx) error {
+	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
+	if err != nil || id == 0 {
+		return s.error(c, fmt.Errorf("%w: node id %q", db.ErrInvalidArgument, c.Params("id")))
+	}
+	n, err := s.cfg.Store.Decommission(c.UserContext(), id)
+	if err != nil {
+		return s.error(c, err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(nodeJSON(n))
+}
+
+// replicationFactor answers PUT /v1/cluster/replication-factor {"replication_factor": n}.
+func (s *Server) replicationFactor(c *fiber.Ctx) error {
+	var req struct {
+		RF int `json:"replication_factor"`
+	}
+	if err := s.decodeStrict(c.Body(), &req); err != nil {
+		return s.error(c, err)
+	}
+	if err := s.cfg.Store.SetReplicationFactor(c.UserContext(), req.RF); err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(fiber.Map{"replication_factor": req.RF})
+}
+
+func nodeJSON(n meta.Node) clusterNode {
+	return clusterNode{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, State: string(n.State)}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aerolithsdb/aerolith/gateway"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
+	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,7 +48,11 @@ type Store interface {
 	Tiers() db.TierStats
 	Redact(ctx context.Context, principal, collection, id, reason string) (db.Result, error)
 	Ready() bool
-	Cluster(ctx context.Context) log.ClusterStatus
+	Cluster(ctx context.Context) db.ClusterView
+	LocalApplied() meta.Probe
+	Join(ctx context.Context, r db.JoinRequest) (meta.Node, error)
+	Decommission(ctx context.Context, id uint64) (meta.Node, error)
+	SetReplicationFactor(ctx context.Context, rf int) error
 }
 
 // Config configures a Server.
@@ -126,6 +131,10 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/audit/export", s.auditExport)
 	v1.Get("/admin/digest", s.digest)
 	v1.Get("/cluster", s.cluster)
+	v1.Get("/cluster/local", s.clusterLocal)
+	v1.Post("/cluster/nodes", s.join)
+	v1.Delete("/cluster/nodes/:id", s.decommission)
+	v1.Put("/cluster/replication-factor", s.replicationFactor)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.xdcRoutes(v1)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })

@@ -1,0 +1,212 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/meta"
+)
+
+// ErrMembership means the cluster refused a membership request: a node id that was
+// removed (ids are never reused), an address that belongs to another node, an unknown
+// node, or a decommission that would leave no voter.
+var ErrMembership = errors.New("db: membership change refused")
+
+// startMeta registers this node (and, in a static cluster, every initial member) in the
+// meta shard, retrying until it succeeds, and runs the controller. Both stop with ctx.
+func (d *DB) startMeta(ctx context.Context) {
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		d.register(ctx)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.ctrl.Run(ctx)
+	}()
+}
+
+func (d *DB) register(ctx context.Context) {
+	nodes := []meta.Node{{ID: d.cfg.NodeID, RaftAddr: d.cfg.RaftAddr, HTTPAddr: d.cfg.AdvertiseHTTP}}
+	if !d.cfg.Join {
+		for id, addr := range d.cfg.InitialMembers {
+			if id != d.cfg.NodeID {
+				nodes = append(nodes, meta.Node{ID: id, RaftAddr: addr})
+			}
+		}
+	}
+	backoff := 50 * time.Millisecond
+	for len(nodes) > 0 {
+		n := nodes[0]
+		_, err := meta.Propose(ctx, d.host, meta.Command{Op: "register", Node: n})
+		switch {
+		case err == nil:
+			nodes = nodes[1:]
+			continue
+		case errors.Is(err, meta.ErrRefused):
+			d.cfg.Logger.Error("node not registered in the cluster", "node", n.ID, "err", err)
+			nodes = nodes[1:]
+			continue
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	d.cfg.Logger.Info("node registered in the cluster", "node", d.cfg.NodeID, "http_addr", d.cfg.AdvertiseHTTP)
+}
+
+// JoinRequest is a new node asking to join: its id, raft address and HTTP address.
+type JoinRequest struct {
+	ID       uint64 `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// Join adds a node to the cluster: it registers the node in the meta shard and adds it
+// as a non-voting replica of every shard, so the node can start its replicas (joining)
+// and catch up. The controller later promotes it where a shard needs voters. Asking
+// again for a node already added changes nothing.
+func (d *DB) Join(ctx context.Context, r JoinRequest) (meta.Node, error) {
+	if r.ID == 0 || r.RaftAddr == "" {
+		return meta.Node{}, fmt.Errorf("%w: a node needs an id > 0 and a raft address", ErrInvalidArgument)
+	}
+	if err := log.ValidateMembers(map[uint64]string{r.ID: r.RaftAddr}, r.ID, r.RaftAddr); err != nil {
+		return meta.Node{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*d.cfg.WriteTimeout)
+	defer cancel()
+	n, err := meta.Propose(ctx, d.host, meta.Command{Op: "register", Node: meta.Node{ID: r.ID, RaftAddr: r.RaftAddr, HTTPAddr: r.HTTPAddr}})
+	if err != nil {
+		return meta.Node{}, d.membershipErr(err)
+	}
+	for _, shard := range d.host.ShardIDs() {
+		m, err := d.host.Membership(ctx, shard)
+		if err != nil {
+			return meta.Node{}, d.membershipErr(err)
+		}
+		if m.Has(r.ID) {
+			continue
+		}
+		if slices.Contains(m.Removed, r.ID) {
+			return meta.Node{}, fmt.Errorf("%w: node %d was removed from shard %d; a node id is never reused", ErrMembership, r.ID, shard)
+		}
+		if err := d.host.AddNonVoting(ctx, shard, r.ID, r.RaftAddr); err != nil {
+			return meta.Node{}, d.membershipErr(err)
+		}
+	}
+	d.cfg.Logger.Info("node joined", "node", r.ID, "raft_addr", r.RaftAddr, "http_addr", r.HTTPAddr)
+	d.ctrl.Kick()
+	return *n, nil
+}
+
+// Decommission marks node id leaving. The controller then moves its votes to other
+// nodes, removes its replicas, and marks it removed; Cluster shows the progress.
+func (d *DB) Decommission(ctx context.Context, id uint64) (meta.Node, error) {
+	st := d.meta.State()
+	n, ok := st.Node(id)
+	if !ok {
+		return meta.Node{}, fmt.Errorf("%w: node %d is not a member", ErrMembership, id)
+	}
+	if n.State != meta.Active {
+		return n, nil
+	}
+	active := 0
+	for _, x := range st.Nodes {
+		if x.State == meta.Active {
+			active++
+		}
+	}
+	if active <= 1 {
+		return meta.Node{}, fmt.Errorf("%w: node %d is the last active node", ErrMembership, id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	out, err := meta.Propose(ctx, d.host, meta.Command{Op: "state", ID: id, State: meta.Leaving})
+	if err != nil {
+		return meta.Node{}, d.membershipErr(err)
+	}
+	d.cfg.Logger.Info("node decommission started", "node", id)
+	d.ctrl.Kick()
+	return *out, nil
+}
+
+// SetReplicationFactor sets how many voters each shard should have (1..7, capped by the
+// active nodes and kept odd).
+func (d *DB) SetReplicationFactor(ctx context.Context, rf int) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := meta.Propose(ctx, d.host, meta.Command{Op: "rf", RF: rf}); err != nil {
+		if errors.Is(err, meta.ErrRefused) {
+			return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+		return d.membershipErr(err)
+	}
+	d.ctrl.Kick()
+	return nil
+}
+
+func (d *DB) membershipErr(err error) error {
+	switch {
+	case errors.Is(err, meta.ErrRefused):
+		return fmt.Errorf("%w: %v", ErrMembership, err)
+	case errors.Is(err, log.ErrIndeterminate):
+		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	case errors.Is(err, log.ErrUnavailable), errors.Is(err, log.ErrClosed), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+// LocalApplied is this node's id and how far each of its replicas has applied: the
+// answer to other nodes' probes.
+func (d *DB) LocalApplied() meta.Probe {
+	return meta.Probe{Node: d.cfg.NodeID, Applied: d.host.Applied()}
+}
+
+// ClusterView is the cluster as this node sees it: the raft view of every shard, the
+// meta shard's members and placement, and how far every reachable replica has applied.
+type ClusterView struct {
+	log.ClusterStatus
+	Members           []meta.Node
+	ReplicationFactor int
+	Placement         map[uint64][]uint64
+	// Applied holds, per node that answered a probe (node → shard → index), how far its
+	// replicas have applied.
+	Applied map[uint64]map[uint64]uint64
+}
+
+// Cluster reports the nodes and shards of the cluster as this node sees them: replicas,
+// leaders, each reachable replica's applied index, members and their states.
+func (d *DB) Cluster(ctx context.Context) ClusterView {
+	var (
+		wg   sync.WaitGroup
+		view ClusterView
+	)
+	st := d.meta.State()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		view.ClusterStatus = d.host.Status(ctx)
+	}()
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	probes := d.prober.ProbeAll(pctx, st.Nodes)
+	cancel()
+	wg.Wait()
+	probes[d.cfg.NodeID] = d.LocalApplied()
+	view.Members, view.ReplicationFactor, view.Placement = st.Nodes, st.RF(), st.Placement
+	view.Applied = make(map[uint64]map[uint64]uint64, len(probes))
+	for id, p := range probes {
+		view.Applied[id] = p.Applied
+	}
+	return view
+}

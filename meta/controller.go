@@ -1,0 +1,457 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Host is what the controller needs of the log.
+type Host interface {
+	ShardIDs() []uint64
+	LeadsMeta() bool
+	Leader(shard uint64) (uint64, bool)
+	Membership(ctx context.Context, shard uint64) (log.Membership, error)
+	AddNonVoting(ctx context.Context, shard, id uint64, addr string) error
+	Promote(ctx context.Context, shard, id uint64, addr string) error
+	RemoveReplica(ctx context.Context, shard, id uint64) error
+	TransferLeader(ctx context.Context, shard, to uint64) error
+	ProposeMeta(ctx context.Context, cmd []byte) ([]byte, error)
+}
+
+// ControllerConfig configures a Controller.
+type ControllerConfig struct {
+	Host    Host
+	Machine *Machine
+	Prober  *Prober
+	// Interval between rounds (default 1s). A change of the meta state starts a round at
+	// once.
+	Interval time.Duration
+	// DeadAfter is how long a node may stay unreachable before its replicas are re-created
+	// on other nodes (default 5m). A node whose replicas were all re-created is marked
+	// removed.
+	DeadAfter time.Duration
+	// CatchUpSlack is how many raft entries a non-voting replica may trail this node's
+	// replica and still count as caught up for promotion (default 64).
+	CatchUpSlack uint64
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+}
+
+// Validate reports every problem with c.
+func (c ControllerConfig) Validate() error {
+	var errs []error
+	if c.Host == nil || c.Machine == nil || c.Prober == nil {
+		errs = append(errs, errors.New("meta: controller needs a host, a machine and a prober"))
+	}
+	if c.Interval < 0 || c.DeadAfter < 0 {
+		errs = append(errs, errors.New("meta: controller intervals must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Controller drives the cluster's membership toward the meta state. Start it with Run.
+type Controller struct {
+	cfg  ControllerConfig
+	kick chan struct{}
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	leading  bool
+	lastSeen map[uint64]time.Time
+	probes   map[uint64]Probe // the last answer of each node
+	since    time.Time        // when this node last became the meta leader
+	balanced time.Time        // when a leadership was last moved to balance
+	changes  *prometheus.CounterVec
+	dead     prometheus.Gauge
+}
+
+// NewController returns a Controller.
+func NewController(cfg ControllerConfig) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.DeadAfter == 0 {
+		cfg.DeadAfter = 5 * time.Minute
+	}
+	if cfg.CatchUpSlack == 0 {
+		cfg.CatchUpSlack = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{cfg: cfg, kick: make(chan struct{}, 1), log: cfg.Logger,
+		lastSeen: map[uint64]time.Time{}, probes: map[uint64]Probe{},
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aerolith_cluster_membership_changes_total",
+			Help: "Membership changes the controller made, by kind (add_non_voting, promote, remove, transfer_leader, mark_removed) and outcome.",
+		}, []string{"kind", "outcome"}),
+		dead: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aerolith_cluster_unreachable_nodes",
+			Help: "Nodes the meta leader could not reach in its last round (0 on other nodes).",
+		}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(c.changes, c.dead)
+	}
+	return c, nil
+}
+
+// Kick starts a round soon. It never blocks.
+func (c *Controller) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs rounds until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.kick:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c.round(rctx)
+		cancel()
+	}
+}
+
+// Probes returns the last answer of each node the controller reached (meta leader only).
+func (c *Controller) Probes() map[uint64]Probe {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[uint64]Probe, len(c.probes))
+	for k, v := range c.probes {
+		out[k] = v
+	}
+	return out
+}
+
+// round is one pass: observe, then at most one membership change per shard.
+func (c *Controller) round(ctx context.Context) {
+	if !c.cfg.Host.LeadsMeta() {
+		c.mu.Lock()
+		c.leading = false
+		c.mu.Unlock()
+		c.dead.Set(0)
+		return
+	}
+	st := c.cfg.Machine.State()
+	now := time.Now()
+	probes := c.cfg.Prober.ProbeAll(ctx, st.Nodes)
+	c.mu.Lock()
+	if !c.leading {
+		// A new meta leader gives every node a full DeadAfter from now.
+		c.leading = true
+		c.since = now
+		c.lastSeen = map[uint64]time.Time{}
+		for _, n := range st.Nodes {
+			c.lastSeen[n.ID] = now
+		}
+	}
+	unreachable := 0
+	for _, n := range st.Nodes {
+		if n.State == Removed {
+			continue
+		}
+		if p, ok := probes[n.ID]; ok {
+			c.lastSeen[n.ID] = now
+			c.probes[n.ID] = p
+		} else {
+			unreachable++
+			if _, seen := c.lastSeen[n.ID]; !seen {
+				c.lastSeen[n.ID] = now
+			}
+		}
+	}
+	dead := map[uint64]bool{}
+	for id, t := range c.lastSeen {
+		if now.Sub(t) > c.cfg.DeadAfter {
+			dead[id] = true
+		}
+	}
+	c.mu.Unlock()
+	c.dead.Set(float64(unreachable))
+
+	self := c.selfApplied(probes)
+	held := map[uint64]bool{} // nodes that still hold a replica somewhere
+	voterSlots := map[uint64]int{}
+	members := map[uint64]log.Membership{}
+	for _, shard := range c.cfg.Host.ShardIDs() {
+		m, err := c.cfg.Host.Membership(ctx, shard)
+		if err != nil {
+			c.log.Debug("controller: membership unreadable", "shard", shard, "err", err)
+			continue
+		}
+		members[shard] = m
+		for id := range m.Voters {
+			voterSlots[id]++
+		}
+	}
+	for _, shard := range c.cfg.Host.ShardIDs() {
+		m, ok := members[shard]
+		if !ok {
+			continue
+		}
+		c.reconcile(ctx, st, shard, m, probes, self, dead, voterSlots)
+		for id := range m.Voters {
+			held[id] = true
+		}
+		for id := range m.NonVoting {
+			held[id] = true
+		}
+	}
+	// A node that is leaving, or dead with every replica re-created elsewhere, and holds
+	// no replica any more is removed for good.
+	if len(members) == len(c.cfg.Host.ShardIDs()) {
+		for _, n := range st.Nodes {
+			if n.State == Removed || held[n.ID] || (n.State == Active && !dead[n.ID]) {
+				continue
+			}
+			c.propose(ctx, "mark_removed", Command{Op: "state", ID: n.ID, State: Removed})
+		}
+	}
+	// Moving a leadership stalls the shard's writes for a moment: leave the cluster time
+	// to settle after a start or a change of meta leader, and move one at a time.
+	if now.Sub(c.since) >= balanceQuiet && now.Sub(c.balanced) >= balanceQuiet && c.balanceLeaders(ctx, members, dead) {
+		c.balanced = now
+	}
+}
+
+// balanceQuiet is how long the controller waits after becoming meta leader, and between
+// two leadership moves, before it balances leaderships.
+const balanceQuiet = 10 * time.Second
+
+// selfApplied returns this node's applied index per shard, from its own probe answer.
+func (c *Controller) selfApplied(probes map[uint64]Probe) map[uint64]uint64 {
+	for _, p := range probes {
+		if p.Self {
+			return p.Applied
+		}
+	}
+	return nil
+}
+
+// wantVoters is how many voters a shard should have: the replication factor, capped by
+// the active nodes, and odd (an even number of voters tolerates no more failures than
+// one fewer, and needs more of them to commit).
+func wantVoters(rf, active int) int {
+	n := min(rf, active)
+	if n > 1 && n%2 == 0 {
+		n--
+	}
+	return max(n, 1)
+}
+
+func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m log.Membership,
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) {
+	removed := func(id uint64) bool { return slices.Contains(m.Removed, id) }
+	// Every active node holds a replica of every shard: add the missing ones as
+	// non-voting. They catch up from the leader and serve local reads.
+	for _, n := range st.Nodes {
+		if n.State == Active && !dead[n.ID] && !m.Has(n.ID) && !removed(n.ID) {
+			c.change(ctx, "add_non_voting", shard, n.ID, func() error {
+				return c.cfg.Host.AddNonVoting(ctx, shard, n.ID, n.RaftAddr)
+			})
+			return
+		}
+	}
+	active := len(st.activeIDs())
+	want := wantVoters(st.RF(), active)
+	var good, bad []uint64
+	for id := range m.Voters {
+		n, ok := st.Node(id)
+		if ok && n.State == Active && !dead[id] {
+			good = append(good, id)
+		} else {
+			bad = append(bad, id)
+		}
+	}
+	slices.Sort(good)
+	slices.Sort(bad)
+	if len(good) < want {
+		if id, ok := c.candidate(st, shard, m, probes, self, dead, voterSlots); ok {
+			n, _ := st.Node(id)
+			if c.change(ctx, "promote", shard, id, func() error { return c.cfg.Host.Promote(ctx, shard, id, n.RaftAddr) }) {
+				voterSlots[id]++
+				c.place(ctx, st, shard, append(good, id))
+			}
+			return
+		}
+	}
+	// A voter on a node that is leaving or dead goes once the good voters alone reach what
+	// the shard should have — or, for a leaving node, when no replacement can be had and
+	// the others still form a majority of what is left.
+	for _, id := range bad {
+		n, known := st.Node(id)
+		if !known {
+			continue // a voter that has not registered yet is never removed
+		}
+		replaceable := len(good) >= want
+		if !replaceable && !(n.State != Active && len(good) >= 1) {
+			continue
+		}
+		if leader, ok := c.cfg.Host.Leader(shard); ok && leader == id && len(good) > 0 {
+			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.cfg.Host.TransferLeader(ctx, shard, good[0]) })
+			return
+		}
+		if c.change(ctx, "remove", shard, id, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) }) {
+			voterSlots[id]--
+			c.place(ctx, st, shard, good)
+		}
+		return
+	}
+	// Non-voting replicas of nodes that are leaving or dead go at once.
+	for id := range m.NonVoting {
+		n, ok := st.Node(id)
+		if !ok || n.State != Active || dead[id] {
+			c.change(ctx, "remove", shard, id, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) })
+			return
+		}
+	}
+	if !slices.Equal(st.Placement[shard], good) && len(bad) == 0 {
+		c.place(ctx, st, shard, good)
+	}
+}
+
+// candidate picks the non-voting replica to promote in shard: on an active, reachable
+// node, caught up with this node's replica, holding the fewest votes elsewhere.
+func (c *Controller) candidate(st State, shard uint64, m log.Membership, probes map[uint64]Probe,
+	self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) (uint64, bool) {
+	var best uint64
+	found := false
+	for id := range m.NonVoting {
+		n, ok := st.Node(id)
+		p, reached := probes[id]
+		if !ok || n.State != Active || dead[id] || !reached {
+			continue
+		}
+		if p.Applied[shard]+c.cfg.CatchUpSlack < self[shard] {
+			continue
+		}
+		if !found || voterSlots[id] < voterSlots[best] || (voterSlots[id] == voterSlots[best] && id < best) {
+			best, found = id, true
+		}
+	}
+	return best, found
+}
+
+// balanceLeaders moves one data shard's leadership from the voter that leads the most
+// shards to the one that leads the fewest, when they differ by two or more.
+func (c *Controller) balanceLeaders(ctx context.Context, members map[uint64]log.Membership, dead map[uint64]bool) bool {
+	leads := map[uint64][]uint64{}
+	candidates := map[uint64]bool{}
+	for shard, m := range members {
+		if shard == log.MetaShard {
+			continue
+		}
+		for id := range m.Voters {
+			if !dead[id] {
+				candidates[id] = true
+			}
+		}
+		if l, ok := c.cfg.Host.Leader(shard); ok {
+			leads[l] = append(leads[l], shard)
+		}
+	}
+	var most, least uint64
+	for id := range candidates {
+		if most == 0 || len(leads[id]) > len(leads[most]) || (len(leads[id]) == len(leads[most]) && id < most) {
+			most = id
+		}
+		if least == 0 || len(leads[id]) < len(leads[least]) || (len(leads[id]) == len(leads[least]) && id < least) {
+			least = id
+		}
+	}
+	if most == 0 || len(leads[most])-len(leads[least]) < 2 {
+		return false
+	}
+	shards := slices.Sorted(slices.Values(leads[most]))
+	for _, shard := range shards {
+		if _, ok := members[shard].Voters[least]; ok {
+			c.change(ctx, "transfer_leader", shard, least, func() error { return c.cfg.Host.TransferLeader(ctx, shard, least) })
+			return true
+		}
+	}
+	return false
+}
+
+// change runs one membership change, logs and counts it, and reports whether it worked.
+func (c *Controller) change(ctx context.Context, kind string, shard, node uint64, f func() error) bool {
+	err := f()
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		c.log.Warn("cluster change failed", "kind", kind, "shard", shard, "node", node, "err", err)
+	} else {
+		c.log.Info("cluster change", "kind", kind, "shard", shard, "node", node)
+	}
+	c.changes.WithLabelValues(kind, outcome).Inc()
+	return err == nil
+}
+
+// place records shard's voters in the meta state, when they changed.
+func (c *Controller) place(ctx context.Context, st State, shard uint64, voters []uint64) {
+	v := slices.Sorted(slices.Values(voters))
+	if slices.Equal(st.Placement[shard], v) {
+		return
+	}
+	c.propose(ctx, "place", Command{Op: "place", Shard: shard, Nodes: v})
+}
+
+func (c *Controller) propose(ctx context.Context, kind string, cmd Command) {
+	b, _ := json.Marshal(cmd)
+	res, err := c.cfg.Host.ProposeMeta(ctx, b)
+	if err == nil {
+		var r Result
+		if json.Unmarshal(res, &r) == nil && r.Error != "" {
+			err = errors.New(r.Error)
+		}
+	}
+	if kind != "place" {
+		c.change(ctx, kind, 0, cmd.ID, func() error { return err })
+	} else if err != nil {
+		c.log.Warn("placement not recorded", "shard", cmd.Shard, "err", err)
+	}
+}
+
+// Propose applies cmd through the meta shard and returns the node it names as it is
+// after the command, or the command's refusal as an error wrapping ErrRefused.
+func Propose(ctx context.Context, h interface {
+	ProposeMeta(context.Context, []byte) ([]byte, error)
+}, cmd Command) (*Node, error) {
+	b, _ := json.Marshal(cmd)
+	res, err := h.ProposeMeta(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(res, &r); err != nil {
+		return nil, fmt.Errorf("meta: result: %w", err)
+	}
+	if r.Error != "" {
+		return nil, fmt.Errorf("%w: %s", ErrRefused, r.Error)
+	}
+	return r.Node, nil
+}
+
+// ErrRefused means the meta shard refused a command (an unknown or removed node, an
+// address in use, a bad value).
+var ErrRefused = errors.New("meta: refused")

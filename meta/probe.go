@@ -1,0 +1,158 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Probe is a node's answer to GET /v1/cluster/local: who it is and how far each of its
+// replicas has applied.
+type Probe struct {
+	Node    uint64            `json:"node"`
+	Applied map[uint64]uint64 `json:"applied"` // shard → raft index applied
+	Self    bool              `json:"-"`       // the answer came from this node
+}
+
+// LocalPath is the HTTP path every node answers probes on.
+const LocalPath = "/v1/cluster/local"
+
+// Prober reaches other nodes' HTTP APIs: probes for the controller and status, and the
+// join request of a new node.
+type Prober struct {
+	Self   uint64
+	Client *http.Client
+}
+
+// NewProber returns a Prober for node self with a client that gives up after timeout.
+func NewProber(self uint64, timeout time.Duration) *Prober {
+	return &Prober{Self: self, Client: &http.Client{Timeout: timeout}}
+}
+
+// Probe asks the node at httpAddr (host:port or a URL) for its applied indexes.
+func (p *Prober) Probe(ctx context.Context, httpAddr string) (Probe, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(httpAddr)+LocalPath, nil)
+	if err != nil {
+		return Probe{}, err
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return Probe{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Probe{}, fmt.Errorf("meta: probe %s: status %d", httpAddr, resp.StatusCode)
+	}
+	var out struct {
+		Node    uint64            `json:"node"`
+		Applied map[string]uint64 `json:"applied"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return Probe{}, fmt.Errorf("meta: probe %s: %w", httpAddr, err)
+	}
+	pr := Probe{Node: out.Node, Applied: make(map[uint64]uint64, len(out.Applied)), Self: out.Node == p.Self}
+	for k, v := range out.Applied {
+		s, err := strconv.ParseUint(k, 10, 64)
+		if err != nil {
+			return Probe{}, fmt.Errorf("meta: probe %s: shard %q", httpAddr, k)
+		}
+		pr.Applied[s] = v
+	}
+	return pr, nil
+}
+
+// ProbeAll probes every node that is not removed and has an HTTP address, in parallel,
+// and returns the answers of those that answered as themselves.
+func (p *Prober) ProbeAll(ctx context.Context, nodes []Node) map[uint64]Probe {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = map[uint64]Probe{}
+	)
+	for _, n := range nodes {
+		if n.State == Removed || n.HTTPAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(n Node) {
+			defer wg.Done()
+			pr, err := p.Probe(ctx, n.HTTPAddr)
+			if err != nil || pr.Node != n.ID {
+				return
+			}
+			mu.Lock()
+			out[n.ID] = pr
+			mu.Unlock()
+		}(n)
+	}
+	wg.Wait()
+	return out
+}
+
+// JoinPath is the HTTP path a member accepts join requests on.
+const JoinPath = "/v1/cluster/nodes"
+
+// Join asks the member at memberAddr to add node n to the cluster, retrying until it
+// answers or ctx ends. A refusal (4xx) is returned at once.
+func (p *Prober) Join(ctx context.Context, memberAddr string, n Node) error {
+	body, _ := json.Marshal(map[string]any{"id": n.ID, "raft_addr": n.RaftAddr, "http_addr": n.HTTPAddr})
+	backoff := 100 * time.Millisecond
+	for {
+		err := p.joinOnce(ctx, memberAddr, body)
+		var refused *refusedError
+		if err == nil || errors.As(err, &refused) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("meta: join through %s: %w (last error: %v)", memberAddr, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+func (p *Prober) joinOnce(ctx context.Context, memberAddr string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL(memberAddr)+JoinPath, bytes.NewReader(body))
+	if err != nil {
+		return &refusedError{err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := *p.Client
+	client.Timeout = 30 * time.Second // adding the node to every shard takes a few raft rounds
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 4:
+		return &refusedError{fmt.Sprintf("meta: join refused by %s: %s", memberAddr, strings.TrimSpace(string(msg)))}
+	default:
+		return fmt.Errorf("meta: join through %s: status %d: %s", memberAddr, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+}
+
+func baseURL(addr string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimRight(addr, "/")
+	}
+	return "http://" + addr
+}

@@ -1,0 +1,227 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+)
+
+// NodeState is where a node is in its life in the cluster.
+type NodeState string
+
+// The node states.
+const (
+	Active  NodeState = "active"  // serves and holds replicas
+	Leaving NodeState = "leaving" // decommission asked: its replicas are moved away
+	Removed NodeState = "removed" // holds no replica; its id can never come back
+)
+
+// Node is one member of the cluster.
+type Node struct {
+	ID       uint64    `json:"id"`
+	RaftAddr string    `json:"raft_addr"`
+	HTTPAddr string    `json:"http_addr"` // host:port of its HTTP API; empty until it registers
+	State    NodeState `json:"state"`
+}
+
+// State is the meta shard's whole state.
+type State struct {
+	Nodes []Node `json:"nodes"` // by id
+	// ReplicationFactor is how many voters each shard should have (capped by the number
+	// of active nodes). 0 means DefaultReplicationFactor.
+	ReplicationFactor int `json:"replication_factor"`
+	// Placement is the controller's target: shard → the nodes that should vote in it.
+	Placement map[uint64][]uint64 `json:"placement"`
+}
+
+// DefaultReplicationFactor is the replication factor of a cluster that never set one.
+const DefaultReplicationFactor = 3
+
+// Node returns the node with id and whether there is one.
+func (s State) Node(id uint64) (Node, bool) {
+	i, ok := slices.BinarySearchFunc(s.Nodes, id, func(n Node, id uint64) int { return cmpU64(n.ID, id) })
+	if !ok {
+		return Node{}, false
+	}
+	return s.Nodes[i], true
+}
+
+// RF returns the replication factor in force.
+func (s State) RF() int {
+	if s.ReplicationFactor <= 0 {
+		return DefaultReplicationFactor
+	}
+	return s.ReplicationFactor
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Command is one change to the state, as proposed to the meta shard.
+type Command struct {
+	Op    string    `json:"op"` // "register", "state", "rf", "place"
+	Node  Node      `json:"node,omitempty"`
+	ID    uint64    `json:"id,omitempty"`
+	State NodeState `json:"state,omitempty"`
+	RF    int       `json:"rf,omitempty"`
+	Shard uint64    `json:"shard,omitempty"`
+	Nodes []uint64  `json:"nodes,omitempty"`
+}
+
+// Result is what applying a Command returned: empty Error means it took effect.
+type Result struct {
+	Error string `json:"error,omitempty"`
+	Node  *Node  `json:"node,omitempty"`
+}
+
+// Machine is the meta shard's state machine. Read its state with State; it is safe for
+// concurrent use.
+type Machine struct {
+	mu    sync.RWMutex
+	st    State
+	onSet func() // called after every applied command, outside the lock
+}
+
+// NewMachine returns an empty Machine. onChange, when set, is called after each applied
+// command (it must not block).
+func NewMachine(onChange func()) *Machine {
+	return &Machine{st: State{Placement: map[uint64][]uint64{}}, onSet: onChange}
+}
+
+// State returns a copy of the current state.
+func (m *Machine) State() State {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := State{Nodes: slices.Clone(m.st.Nodes), ReplicationFactor: m.st.ReplicationFactor,
+		Placement: make(map[uint64][]uint64, len(m.st.Placement))}
+	for k, v := range m.st.Placement {
+		out.Placement[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// Apply applies one command (log.MetaMachine).
+func (m *Machine) Apply(_ uint64, cmd []byte) []byte {
+	var c Command
+	var res Result
+	if err := json.Unmarshal(cmd, &c); err != nil {
+		res.Error = fmt.Sprintf("undecodable command: %v", err)
+	} else {
+		m.mu.Lock()
+		res = m.apply(c)
+		m.mu.Unlock()
+	}
+	if m.onSet != nil {
+		m.onSet()
+	}
+	b, _ := json.Marshal(res)
+	return b
+}
+
+func (m *Machine) apply(c Command) Result {
+	switch c.Op {
+	case "register":
+		n := c.Node
+		if n.ID == 0 || n.RaftAddr == "" {
+			return Result{Error: "a node needs an id and a raft address"}
+		}
+		i, ok := slices.BinarySearchFunc(m.st.Nodes, n.ID, func(x Node, id uint64) int { return cmpU64(x.ID, id) })
+		if ok {
+			old := &m.st.Nodes[i]
+			if old.State == Removed {
+				return Result{Error: fmt.Sprintf("node %d was removed from the cluster; a node id is never reused", n.ID)}
+			}
+			if old.RaftAddr != n.RaftAddr {
+				return Result{Error: fmt.Sprintf("node %d is registered with raft address %s, not %s", n.ID, old.RaftAddr, n.RaftAddr)}
+			}
+			if n.HTTPAddr != "" {
+				old.HTTPAddr = n.HTTPAddr
+			}
+			cp := *old
+			return Result{Node: &cp}
+		}
+		for _, x := range m.st.Nodes {
+			if x.RaftAddr == n.RaftAddr && x.State != Removed {
+				return Result{Error: fmt.Sprintf("raft address %s belongs to node %d", n.RaftAddr, x.ID)}
+			}
+		}
+		n.State = Active
+		m.st.Nodes = slices.Insert(m.st.Nodes, i, n)
+		return Result{Node: &n}
+	case "state":
+		i, ok := slices.BinarySearchFunc(m.st.Nodes, c.ID, func(x Node, id uint64) int { return cmpU64(x.ID, id) })
+		if !ok {
+			return Result{Error: fmt.Sprintf("node %d is not a member", c.ID)}
+		}
+		n := &m.st.Nodes[i]
+		switch {
+		case c.State != Active && c.State != Leaving && c.State != Removed:
+			return Result{Error: fmt.Sprintf("unknown node state %q", c.State)}
+		case n.State == Removed && c.State != Removed:
+			return Result{Error: fmt.Sprintf("node %d was removed", c.ID)}
+		}
+		n.State = c.State
+		if c.State == Removed {
+			for s, ids := range m.st.Placement {
+				m.st.Placement[s] = slices.DeleteFunc(ids, func(id uint64) bool { return id == c.ID })
+			}
+		}
+		cp := *n
+		return Result{Node: &cp}
+	case "rf":
+		if c.RF < 1 || c.RF > 7 {
+			return Result{Error: fmt.Sprintf("replication factor must be in 1..7, got %d", c.RF)}
+		}
+		m.st.ReplicationFactor = c.RF
+		return Result{}
+	case "place":
+		m.st.Placement[c.Shard] = slices.Sorted(slices.Values(c.Nodes))
+		return Result{}
+	}
+	return Result{Error: fmt.Sprintf("unknown meta command %q", c.Op)}
+}
+
+// Save writes the state as JSON (log.MetaMachine).
+func (m *Machine) Save(w io.Writer) error {
+	st := m.State()
+	return json.NewEncoder(w).Encode(st)
+}
+
+// Recover replaces the state with one written by Save (log.MetaMachine).
+func (m *Machine) Recover(r io.Reader) error {
+	var st State
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		return fmt.Errorf("meta: recover: %w", err)
+	}
+	if st.Placement == nil {
+		st.Placement = map[uint64][]uint64{}
+	}
+	slices.SortFunc(st.Nodes, func(a, b Node) int { return cmpU64(a.ID, b.ID) })
+	m.mu.Lock()
+	m.st = st
+	m.mu.Unlock()
+	if m.onSet != nil {
+		m.onSet()
+	}
+	return nil
+}
+
+// activeIDs returns the ids of the nodes in state Active, sorted.
+func (s State) activeIDs() []uint64 {
+	var out []uint64
+	for _, n := range s.Nodes {
+		if n.State == Active {
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
