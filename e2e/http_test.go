@@ -141,12 +141,11 @@ type clusterView struct {
 	Node   uint64                `json:"node"`
 	Nodes  []struct{ ID uint64 } `json:"nodes"`
 	Shards []struct {
-		Shard      uint64                `json:"shard"`
-		Replicas   []struct{ ID uint64 } `json:"replicas"`
-		Membership string                `json:"membership"`
-		Leader     uint64                `json:"leader"`
-		Term       uint64                `json:"term"`
-		Applied    uint64                `json:"applied"`
+		Shard      uint64 `json:"shard"`
+		Membership string `json:"membership"`
+		Leader     uint64 `json:"leader"`
+		Term       uint64 `json:"term"`
+		Applied    uint64 `json:"applied"`
 	} `json:"shards"`
 }
 
