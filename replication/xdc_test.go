@@ -30,9 +30,15 @@ func freeAddr(t *testing.T) string {
 // openDC opens a one-node datacenter.
 func openDC(t *testing.T, dc string) *db.DB {
 	t.Helper()
+	return openDCAt(t, dc, t.TempDir(), freeAddr(t))
+}
+
+// openDCAt opens (or reopens) a one-node datacenter in dir.
+func openDCAt(t *testing.T, dc, dir, raft string) *db.DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := db.Open(ctx, db.Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2, DC: dc,
+	d, err := db.Open(ctx, db.Config{DataDir: dir, NodeID: 1, RaftAddr: raft, Shards: 2, DC: dc,
 		RetainEvents: -1, ArchiveInterval: -1})
 	if err != nil {
 		t.Fatal(err)
