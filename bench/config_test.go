@@ -101,7 +101,7 @@ func TestErrorCodes(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	r := DefaultRegistry()
-	want := []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "write", "write-batch", "query", "changefeed"}
+	want := []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "write", "write-batch", "query", "changefeed", "xdc"}
 	if strings.Join(r.Names(), ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v", r.Names())
 	}

@@ -51,6 +51,9 @@ func TestEverySuiteRunsCleanAgainstFake(t *testing.T) {
 		if name == "changefeed" {
 			continue // the fake has no change streams (gRPC): bench/embedded's TestSuitesOverGRPC runs it on a node
 		}
+		if name == "xdc" {
+			continue // two datacenters and Kafka: bench/embedded's TestXDCSuiteBetweenTwoDatacenters runs it
+		}
 		t.Run(name, func(t *testing.T) {
 			f := newFakeServer(t)
 			res := run(t, tinyParams(f.addr(), name))
