@@ -31,6 +31,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=30s ./log
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeCommand -fuzztime=30s ./materializer
 	$(GO) test -run='^$$' -fuzz=FuzzMergePatch -fuzztime=30s ./materializer
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./vclock
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeRecord -fuzztime=30s ./replication
 
 # Regenerate the gRPC code under gateway/grpc/aerolithv1 from proto/. The generated code is
 # committed, so nothing else needs protoc. Installs what it needs: protoc from Debian's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/internal/wire"
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/vclock"
 )
 
 // testEvent returns a fully populated event with a body of n pseudo-random but
@@ -329,6 +330,9 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(encodeRaw(1, 1, log.OpPut, []byte(`{}`)))
 	f.Add([]byte{})
 	f.Add([]byte{1, 0})
+	clocked := testEvent(600)
+	clocked.Clock = vclock.Clock{"dcA": 3, "dcB": 1}
+	f.Add(c.Encode(&clocked))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := c.Decode(b)
 		if err != nil {

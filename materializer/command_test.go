@@ -10,6 +10,7 @@ import (
 	"github.com/aerolithsdb/aerolith/internal/wire"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/materializer"
+	"github.com/aerolithsdb/aerolith/vclock"
 )
 
 // equalCommands compares commands treating nil and empty slices as equal.
@@ -160,6 +161,13 @@ func FuzzDecodeCommand(f *testing.F) {
 		},
 	}))
 	f.Add([]byte{1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f})
+	f.Add(materializer.EncodeCommand(&materializer.Command{Origin: "dcA", Remote: []materializer.RemoteWrite{
+		{Origin: "dcB", Shard: 1, Index: 2, Stream: 3, TS: 4, Op: log.OpPut, Collection: "c", ID: "i", Body: []byte(`{}`), Clock: vclock.Clock{"dcB": 1}},
+	}}))
+	f.Add(materializer.EncodeCommand(&materializer.Command{Writes: []materializer.Write{
+		{Op: log.OpPut, Collection: "c", ID: "i", Body: []byte(`{}`), Resolves: []string{"dcA:1"}, Clock: vclock.Clock{"dcA": 2}},
+	}}))
+	f.Add(materializer.EncodeCommand(&materializer.Command{Policy: &materializer.PolicyOp{Collection: "c", Policy: materializer.Policy{Mode: "sync"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := materializer.DecodeCommand(b)
 		if err != nil {
