@@ -210,7 +210,7 @@ func TestKillNode(t *testing.T) {
 	victim, shard := leaderOfAShard(t, ctx, urls[1])
 	survivors := others(victim)
 
-	shards := len(waitLeaders(t, ctx, urls[1]).Shards)
+	shards := docShards(waitLeaders(t, ctx, urls[1]))
 
 	// Four writers, each one write at a time, against the survivors.
 	const writers, maxWrites = 4, 4000
@@ -292,7 +292,7 @@ func TestKillNode(t *testing.T) {
 		if since := time.Since(killAt); since < 3*time.Second {
 			return fmt.Errorf("only %v since the kill", since)
 		}
-		for s := uint64(1); s <= uint64(shards); s++ {
+		for _, s := range shards {
 			if afterKill[s] < 5 {
 				return fmt.Errorf("shard %d: %d writes acknowledged after the kill", s, afterKill[s])
 			}
@@ -373,15 +373,31 @@ func waitLeaders(t *testing.T, ctx context.Context, base string) clusterView {
 	return v
 }
 
-// leaderOfAShard returns a node that leads a shard, and the shard.
+// leaderOfAShard returns a node that leads a document shard, and the shard.
 func leaderOfAShard(t *testing.T, ctx context.Context, base string) (int, uint64) {
 	t.Helper()
-	v := waitLeaders(t, ctx, base)
-	s := v.Shards[0]
-	if s.Leader < 1 || s.Leader > nodes {
-		t.Fatalf("shard %d: leader %d is not a node of the compose file", s.Shard, s.Leader)
+	for _, s := range waitLeaders(t, ctx, base).Shards {
+		if s.Meta {
+			continue
+		}
+		if s.Leader < 1 || s.Leader > nodes {
+			t.Fatalf("shard %d: leader %d is not a node of the compose file", s.Shard, s.Leader)
+		}
+		return int(s.Leader), s.Shard
 	}
-	return int(s.Leader), s.Shard
+	t.Fatal("no document shards")
+	return 0, 0
+}
+
+// docShards returns the document shards (the ones writes go to).
+func docShards(v clusterView) []uint64 {
+	var out []uint64
+	for _, s := range v.Shards {
+		if !s.Meta {
+			out = append(out, s.Shard)
+		}
+	}
+	return out
 }
 
 // converge polls the state digests of every node until they are equal and returns it.

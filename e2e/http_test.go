@@ -142,6 +142,7 @@ type clusterView struct {
 	Nodes  []struct{ ID uint64 } `json:"nodes"`
 	Shards []struct {
 		Shard      uint64 `json:"shard"`
+		Meta       bool   `json:"meta"` // the membership shard, which holds no documents
 		Membership string `json:"membership"`
 		Leader     uint64 `json:"leader"`
 		Term       uint64 `json:"term"`
