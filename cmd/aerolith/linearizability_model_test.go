@@ -365,3 +365,36 @@ func TestCheckLinearizableTimeline(t *testing.T) {
 		t.Errorf("legal history: got %s, timeline %q; want Ok and none", res, path)
 	}
 }
+
+// TestPruneUnapplied checks which indeterminate writes pruneUnapplied leaves out, and that
+// the history stays checkable either way.
+func TestPruneUnapplied(t *testing.T) {
+	var h regOps
+	h.putUnknown(0, "a", "never")  // not in a's history: left out
+	h.putUnknown(5, "a", "landed") // in a's history: kept
+	h.put(10, 20, "a", "x", 2)
+	h.get(30, 40, "a", "x", 2)
+	h.putUnknown(50, "b", "q") // b's history unknown: kept
+	h.put(60, 70, "c", "acked", 1)
+	applied := map[string]map[string]bool{"a": {"landed": true, "x": true}, "c": {}}
+
+	kept, dropped := pruneUnapplied(h, applied)
+	if dropped != 1 || len(kept) != len(h)-1 {
+		t.Fatalf("dropped %d, kept %d of %d; want 1 dropped", dropped, len(kept), len(h))
+	}
+	for _, op := range kept {
+		if op.Input.(regInput).value == "never" {
+			t.Errorf("kept the write no history shows")
+		}
+	}
+	if res := porcupine.CheckOperationsTimeout(regModel, kept, 10*time.Second); res != porcupine.Ok {
+		t.Errorf("pruned history: porcupine says %s, want Ok", res)
+	}
+
+	// Leaving out the write that made version 1 makes the versions that follow illegal:
+	// a history that misses an applied write fails the check.
+	kept, _ = pruneUnapplied(h, map[string]map[string]bool{"a": {"x": true}})
+	if res := porcupine.CheckOperationsTimeout(regModel, kept, 10*time.Second); res != porcupine.Illegal {
+		t.Errorf("history missing an applied write: porcupine says %s, want Illegal", res)
+	}
+}
