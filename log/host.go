@@ -408,17 +408,18 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 var errLeaderChanged = errors.New("log: leader changed")
 
 // watchLeader returns ctx canceled with errLeaderChanged when shard's term moves on from
-// the one known now (nothing is watched when no leader is known). Call stop when done.
+// the one known now. When no leader is known now, raft drops what is proposed meanwhile
+// without an answer, so ctx is canceled once a leader is known and leaderGrace has passed
+// without the operation finishing. Call stop when done.
 func (h *Host) watchLeader(ctx context.Context, shard uint64) (context.Context, func()) {
-	_, term, ok, err := h.nh.GetLeaderID(shard)
+	_, term, known, err := h.nh.GetLeaderID(shard)
+	known = known && err == nil
 	wctx, cancel := context.WithCancelCause(ctx)
-	if err != nil || !ok {
-		return wctx, func() { cancel(nil) }
-	}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
+		var since time.Time // when a leader became known, if none was at the start
 		for {
 			select {
 			case <-done:
@@ -426,15 +427,29 @@ func (h *Host) watchLeader(ctx context.Context, shard uint64) (context.Context, 
 			case <-wctx.Done():
 				return
 			case <-t.C:
-				if _, now, ok, err := h.nh.GetLeaderID(shard); err == nil && ok && now != term {
-					cancel(errLeaderChanged)
-					return
-				}
+			}
+			_, now, ok, err := h.nh.GetLeaderID(shard)
+			if err != nil || !ok {
+				continue
+			}
+			switch {
+			case known && now != term:
+				cancel(errLeaderChanged)
+				return
+			case !known && since.IsZero():
+				since = time.Now()
+			case !known && time.Since(since) >= leaderGrace:
+				cancel(errLeaderChanged)
+				return
 			}
 		}
 	}()
 	return wctx, func() { close(done); cancel(nil) }
 }
+
+// leaderGrace is how long an operation started while no leader was known may still take
+// once one is: a proposal raft queued commits within it, one it dropped never answers.
+const leaderGrace = 250 * time.Millisecond
 
 // opContext bounds one raft operation by the caller's deadline and ProposeTimeout.
 func (h *Host) opContext(ctx context.Context) (context.Context, context.CancelFunc) {

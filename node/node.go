@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -325,6 +326,11 @@ func (n *Node) Close() error {
 			errGRPC = n.grpc.Shutdown(ctx)
 		}
 		errHTTP := n.rest.Shutdown(ctx)
+		if errors.Is(errChanges, context.DeadlineExceeded) || errors.Is(errHTTP, context.DeadlineExceeded) {
+			// Something held the stop open for the whole ShutdownTimeout: show what.
+			n.cfg.Logger.Error("graceful stop timed out; goroutine dump follows on stderr", "timeout", n.cfg.ShutdownTimeout)
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		}
 		// Replication stops before the database it reads and writes.
 		var errRep error
 		if n.rep != nil {

@@ -85,6 +85,7 @@ type Server struct {
 	app     *fiber.App
 	log     *slog.Logger
 	metrics *metrics
+	conns   *conns
 }
 
 // New builds the server and its routes.
@@ -110,7 +111,9 @@ func New(cfg Config) (*Server, error) {
 	// "Connection: close" and close it: otherwise clients that keep sending hold the
 	// graceful shutdown open until its deadline.
 	s.app.Server().CloseOnShutdown = true
-	s.app.Use(s.observe)
+	s.conns = newConns()
+	s.app.Server().ConnState = s.conns.state
+	s.app.Use(s.conns.track, s.observe)
 	v1 := s.app.Group("/v1")
 	v1.Get("/collections", s.collections)
 	v1.Post("/collections/:c/docs", s.create)
@@ -155,7 +158,21 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
 // Shutdown stops accepting connections and waits for in-flight requests until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+//
+// It stops accepting connections, lets the requests in the handlers finish (bounded by
+// ctx), then closes the connections left: they carry no request being answered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.conns.closeWhenIdle(ctx, stop)
+	}()
+	err := s.app.ShutdownWithContext(ctx)
+	close(stop)
+	<-done
+	return err
+}
 
 // App returns the fiber app, for in-process tests (App().Test).
 func (s *Server) App() *fiber.App { return s.app }
