@@ -16,10 +16,9 @@ import (
 // TestClusterServes: the three containers form a cluster, and a write on any node is
 // readable (linearizably) on every node.
 func TestClusterServes(t *testing.T) {
-	c, ready := startCluster(t)
+	ctx := testContext(t, 3*time.Minute)
+	c, ready := startCluster(t, ctx)
 	t.Logf("MEASURE start-to-ready: %v (docker-compose up -d to /readyz 200 on all three)", ready.Round(time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	urls := c.urls(ctx)
 
 	for i := 1; i <= nodes; i++ {
@@ -46,9 +45,8 @@ func TestClusterServes(t *testing.T) {
 // linearizable reads, the cut-off node refuses both but still answers local reads, and
 // once reconnected it catches up with everything written without it.
 func TestPartition(t *testing.T) {
-	c, _ := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 4*time.Minute)
+	c, _ := startCluster(t, ctx)
 	urls := c.urls(ctx)
 
 	const before, during = 8, 12
@@ -203,9 +201,8 @@ func agree(t *testing.T, ctx context.Context, urls [nodes + 1]string, id, body s
 // two others: those keep acknowledging writes; the restarted node catches up and serves
 // every acknowledged write.
 func TestKillNode(t *testing.T) {
-	c, _ := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 4*time.Minute)
+	c, _ := startCluster(t, ctx)
 	urls := c.urls(ctx)
 	victim, shard := leaderOfAShard(t, ctx, urls[1])
 	survivors := others(victim)

@@ -47,9 +47,22 @@ type cluster struct {
 	ids     [nodes + 1]string // container ids; ids[i] is node i's
 }
 
+// testContext bounds a test by budget, and in any case ends it 90 s before go test's
+// -timeout would: a timeout panics, and the panic skips the cleanup that removes the
+// containers.
+func testContext(t *testing.T, budget time.Duration) context.Context {
+	deadline := time.Now().Add(budget)
+	if d, ok := t.Deadline(); ok && d.Add(-90*time.Second).Before(deadline) {
+		deadline = d.Add(-90 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // startCluster brings the three nodes up and waits until every one is ready. It returns
 // how long that took, from `docker-compose up` to the last /readyz answering 200.
-func startCluster(t *testing.T) (*cluster, time.Duration) {
+func startCluster(t *testing.T, ctx context.Context) (*cluster, time.Duration) {
 	t.Helper()
 	file, err := filepath.Abs(*composeFlag)
 	if err != nil {
@@ -69,8 +82,6 @@ func startCluster(t *testing.T) (*cluster, time.Duration) {
 	t.Cleanup(c.remove)
 
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	if _, err := c.compose(ctx, "up", "-d", "--no-build"); err != nil {
 		t.Fatalf("compose up: %v", err)
 	}
