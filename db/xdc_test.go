@@ -16,6 +16,7 @@ import (
 	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // openDC opens a one-node database playing datacenter dc.
@@ -23,7 +24,8 @@ func openDC(t *testing.T, dc string) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2, DC: dc, ArchiveInterval: -1})
+	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2, DC: dc, ArchiveInterval: -1,
+		Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +101,25 @@ func (l *link) deliver(t *testing.T, evs []RemoteEvent) {
 	}
 }
 
+// replicatedCounts reads aerolith_replicated_events_total from d's registry.
+func replicatedCounts(t *testing.T, d *DB) string {
+	t.Helper()
+	mfs, err := d.cfg.Registerer.(*prometheus.Registry).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "aerolith_replicated_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return fmt.Sprintf("applied=%g conflict=%g seen=%g", out["applied"], out["conflict"], out["seen"])
+}
+
 func digest(t *testing.T, d *DB) log.Hash {
 	t.Helper()
 	h, err := d.ContentDigest()
@@ -159,6 +180,9 @@ func TestRemoteConflictRules(t *testing.T) {
 	ba.deliver(t, fromB)
 	if n := committedEvents(a) + committedEvents(b); n != heads {
 		t.Fatalf("redelivery appended %d events", n-heads)
+	}
+	if got := replicatedCounts(t, b); got != "applied=0 conflict=3 seen=3" {
+		t.Fatalf("dcB's aerolith_replicated_events_total: %s", got)
 	}
 	for coll, want := range map[string]string{"lww": `{"from":"b"}`, "prio": `{"from":"b"}`, "kb": `{"from":"b"}`} {
 		if ga, gb := getBody(t, a, coll, "x"), getBody(t, b, coll, "x"); ga != want || gb != want {

@@ -24,6 +24,7 @@ func (s *Shard) Apply(entries []log.Entry) error {
 		return nil
 	}
 	start := time.Now()
+	s.remoteCounts = [len(remoteOutcomes)]int{}
 	b := s.m.cfg.Store.NewBatch()
 	defer b.Close()
 	meta := s.meta
@@ -78,6 +79,7 @@ func (s *Shard) Apply(entries []log.Entry) error {
 		return fmt.Errorf("materializer: shard %d: commit: %w", s.shard, err)
 	}
 	s.m.metrics.events.Add(float64(meta.LastIndex - s.meta.LastIndex))
+	s.flushRemoteCounts()
 	s.m.metrics.applySeconds.Observe(time.Since(start).Seconds())
 	advanced := meta.LastIndex != s.meta.LastIndex
 	s.meta, s.applied = meta, last

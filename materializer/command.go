@@ -67,15 +67,15 @@ type Status uint8
 
 // The statuses. Values are part of the result encoding.
 const (
-	StatusOK           Status = 1 // applied; the document existed
-	StatusCreated      Status = 2 // applied; the document did not exist (or was deleted)
-	StatusNotFound     Status = 3 // patch or delete of a missing document
-	StatusPrecondition Status = 4 // If-Match / If-None-Match not met; Current is the live version
-	StatusIdemReused   Status = 5 // the request id was used for another document
-	StatusAborted      Status = 6 // another write of the same command failed
-	StatusInvalid      Status = 7 // the body or patch does not make a JSON object
-	StatusConflict     Status = 8 // an index of that name exists with other fields
-	StatusStale        Status = 9 // a backfill step from a position the index has left
+	StatusOK           Status = 1  // applied; the document existed
+	StatusCreated      Status = 2  // applied; the document did not exist (or was deleted)
+	StatusNotFound     Status = 3  // patch or delete of a missing document
+	StatusPrecondition Status = 4  // If-Match / If-None-Match not met; Current is the live version
+	StatusIdemReused   Status = 5  // the request id was used for another document
+	StatusAborted      Status = 6  // another write of the same command failed
+	StatusInvalid      Status = 7  // the body or patch does not make a JSON object
+	StatusConflict     Status = 8  // an index of that name exists with other fields
+	StatusStale        Status = 9  // a backfill step from a position the index has left
 	StatusSeen         Status = 10 // a remote event already applied or dominated: dropped
 	StatusSiblings     Status = 11 // the document has siblings the write did not name
 )

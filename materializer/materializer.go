@@ -174,6 +174,9 @@ type Shard struct {
 	// policies are the collections' policies as of the last applied command, replaced
 	// whole (copy on write) by apply, read by anyone.
 	policies atomic.Pointer[map[string]Policy]
+	// remoteCounts are the outcomes of remote writes in the batch being applied, counted
+	// in the metrics once it commits.
+	remoteCounts [len(remoteOutcomes)]int
 }
 
 var _ log.StateMachine = (*Shard)(nil)

@@ -11,6 +11,7 @@ type metrics struct {
 	applySeconds prometheus.Histogram
 	reads        *prometheus.CounterVec
 	readSeconds  *prometheus.HistogramVec
+	replicated   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,9 +30,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "aerolith_tier_read_seconds", Help: "Document read latency by the tier that answered.",
 			Buckets: prometheus.ExponentialBuckets(0.000001, 4, 12),
 		}, []string{"tier"}),
+		replicated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aerolith_replicated_events_total",
+			Help: "Events of other datacenters decided by apply, by outcome: applied (dominated the document), conflict (concurrent, merged by the rule), seen (dropped as already applied or dominated).",
+		}, []string{"outcome"}),
+	}
+	for _, o := range remoteOutcomes {
+		m.replicated.WithLabelValues(o)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.applySeconds, m.reads, m.readSeconds)
+		reg.MustRegister(m.events, m.applySeconds, m.reads, m.readSeconds, m.replicated)
 	}
 	return m
 }

@@ -73,7 +73,9 @@ type RemoteWrite struct {
 
 // SiblingID names one of a document's concurrent versions: its origin datacenter and that
 // datacenter's counter in its clock, unique among the document's writes.
-func SiblingID(s l2.Sibling) string { return s.Origin + ":" + strconv.FormatUint(s.Clock[s.Origin], 10) }
+func SiblingID(s l2.Sibling) string {
+	return s.Origin + ":" + strconv.FormatUint(s.Clock[s.Origin], 10)
+}
 
 // ParseSiblingID checks the form "dc:counter".
 func ParseSiblingID(id string) (dc string, n uint64, ok bool) {
@@ -303,6 +305,25 @@ func mergeRemote(rule Policy, x l2.XDC, cur tiers.Doc, live bool, in l2.Sibling)
 	return next, best
 }
 
+// The outcomes of a remote write, as counted in aerolith_replicated_events_total.
+const (
+	outcomeApplied = iota
+	outcomeConflict
+	outcomeSeen
+)
+
+var remoteOutcomes = [...]string{outcomeApplied: "applied", outcomeConflict: "conflict", outcomeSeen: "seen"}
+
+// flushRemoteCounts adds the outcomes of the batch just committed to the metrics.
+func (s *Shard) flushRemoteCounts() {
+	for o, n := range s.remoteCounts {
+		if n > 0 {
+			s.m.metrics.replicated.WithLabelValues(remoteOutcomes[o]).Add(float64(n))
+		}
+	}
+	s.remoteCounts = [len(remoteOutcomes)]int{}
+}
+
 // applyRemote decides and applies each remote write of c in order. Every write that is
 // not dropped appends one event: Origin the remote datacenter, op put (or delete when the
 // visible version is a deletion), body the visible document, clock the document's clock.
@@ -321,6 +342,7 @@ func (s *Shard) applyRemote(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cache
 		}
 		if r.Index <= hw {
 			rs[i] = WriteResult{Status: StatusSeen}
+			s.remoteCounts[outcomeSeen]++
 			continue
 		}
 		if err := b.SetHighWater(s.shard, r.Origin, r.Shard, r.Stream, r.Index); err != nil {
@@ -347,11 +369,14 @@ func (s *Shard) applyRemote(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cache
 		switch vclock.Compare(r.Clock, x.Clock) {
 		case vclock.Equal, vclock.Before:
 			rs[i] = WriteResult{Status: StatusSeen}
+			s.remoteCounts[outcomeSeen]++
 			continue
 		case vclock.After:
 			next, vis = l2.XDC{Clock: r.Clock.Clone(), TS: r.TS, Origin: r.Origin}, in
+			s.remoteCounts[outcomeApplied]++
 		default:
 			next, vis = mergeRemote(s.policy(r.Collection), x, p.prev, p.live, in)
+			s.remoteCounts[outcomeConflict]++
 		}
 		op := log.OpPut
 		if vis.Deleted {
