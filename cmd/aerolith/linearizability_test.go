@@ -29,7 +29,9 @@ package main
 // Reproduce:  ... -lin.seed=N (the seed is logged; thread scheduling still varies).
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -82,6 +84,8 @@ type linRun struct {
 	faults []porcupine.Annotation
 	// Counts for the summary.
 	reads, readsFailed, writes, casRefused, unknown, refused int
+
+	answers map[string]int // answers other than 2xx and 404, by request and kind
 }
 
 func TestLinearizability(t *testing.T) {
@@ -186,6 +190,7 @@ func TestLinearizability(t *testing.T) {
 		"left out %d failed reads, %d writes refused as unavailable and %d indeterminate writes no history shows",
 		cycles, time.Since(began).Round(time.Second), seed, len(ops), r.reads, r.writes-notApplied, r.unknown-notApplied, r.casRefused, len(r.keys), checkTime.Round(time.Millisecond), res,
 		r.readsFailed, r.refused, notApplied)
+	t.Logf("requests not answered 2xx or 404: %s", r.answerSummary())
 	if res != porcupine.Ok {
 		t.Errorf("history is not linearizable (porcupine: %s); timeline: %s", res, path)
 	}
@@ -279,6 +284,7 @@ func (r *linRun) read(id int, n *clusterNode, key string) (regOutput, bool) {
 	}
 	a, err := callAt(r.clients, n.base, http.MethodGet, path, nil, nil)
 	ret := r.now()
+	r.tally("GET", a, err)
 	var out regOutput
 	switch {
 	case err != nil || a.status == http.StatusServiceUnavailable && a.errorCode() == "unavailable":
@@ -339,6 +345,7 @@ send:
 	for attempt := 1; attempt <= attempts; attempt++ {
 		n := r.pick(rng)
 		a, err := callAt(r.clients, n.base, http.MethodPut, docPath(linCollection, in.key), hdr, body)
+		r.tally("PUT", a, err)
 		if err != nil {
 			// Even a refused dial is no proof the request was never received: net/http
 			// replays a request with an Idempotency-Key when its kept-alive connection dies.
@@ -409,6 +416,42 @@ send:
 	}
 	r.mu.Unlock()
 	return out, true
+}
+
+// tally counts an answer that is neither 2xx nor 404.
+func (r *linRun) tally(method string, a apiAnswer, err error) {
+	var kind string
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || err != nil && strings.Contains(err.Error(), "Client.Timeout"):
+		kind = "no answer within the deadline"
+	case err != nil:
+		kind = "no answer (connection refused or reset)"
+	case a.status/100 == 2 || a.status == http.StatusNotFound:
+		return
+	default:
+		kind = fmt.Sprintf("HTTP %d %s", a.status, a.errorCode())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.answers == nil {
+		r.answers = map[string]int{}
+	}
+	r.answers[method+": "+kind]++
+}
+
+// answerSummary lists the tallied answers.
+func (r *linRun) answerSummary() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var parts []string
+	for k, n := range r.answers {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, n))
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // finalReads reads every document on every node once the faults are over, so the end
