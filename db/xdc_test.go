@@ -184,6 +184,27 @@ func TestRemoteConflictRules(t *testing.T) {
 	if got := replicatedCounts(t, b); got != "applied=0 conflict=3 seen=3" {
 		t.Fatalf("dcB's aerolith_replicated_events_total: %s", got)
 	}
+	// dcB's change stream shows dcA's events as replicated: origin dcA, source and id dcB's,
+	// the whole document after, the merged clock.
+	sub, err := b.Subscribe(SubscribeRequest{From: "beginning", IncludeAfter: true, Collections: []string{"lww"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for sub.Lag().Events > 0 {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		m, err := sub.Next(sctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := m.Event; m.Kind == feed.KindEvent {
+			seen = append(seen, fmt.Sprintf("%s/%s/%s/%s/%v", e.Origin, e.Source.DC, e.EventID[:4], e.After, e.Clock))
+		}
+	}
+	if want := []string{`dcB/dcB/dcB-/{"from":"b"}/dcB:1`, `dcA/dcB/dcB-/{"from":"b"}/dcA:1,dcB:1`}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("dcB's stream of lww: %v, want %v", seen, want)
+	}
 	for coll, want := range map[string]string{"lww": `{"from":"b"}`, "prio": `{"from":"b"}`, "kb": `{"from":"b"}`} {
 		if ga, gb := getBody(t, a, coll, "x"), getBody(t, b, coll, "x"); ga != want || gb != want {
 			t.Errorf("%s: dcA reads %s, dcB reads %s, want %s", coll, ga, gb, want)
