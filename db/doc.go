@@ -15,6 +15,13 @@
 // makes the repeat an answer rather than a second apply. Without keys the caller gets
 // ErrIndeterminate.
 //
-// Errors are the sentinels in errors.go (and *PreconditionError); the gateway maps them
-// in one table.
+// Across datacenters (remote.go): ApplyRemote proposes events of other datacenters into
+// the local log, per local shard, in order; the state machine dedupes and decides them, so
+// calling it again with the same events changes nothing. SetPolicy and Policy keep each
+// collection's replication policy in every shard through the log. A collection in sync
+// mode waits, after the local commit, on the ShipWaiter the node sets (and is refused
+// before writing when none is set). ContentDigest compares datacenters.
+//
+// Errors are the sentinels in errors.go (and *PreconditionError, *NotShippedError); the
+// gateway maps them in one table.
 package db

@@ -10,6 +10,14 @@
 // the current documents, their versions, collection counts, idempotency records and the
 // raft index applied. Only after that batch commits does L1 see the new records.
 //
+// Commands of other kinds: index operations, collection policies, and remote writes —
+// events of other datacenters. A remote write is dropped when its (origin, shard, stream)
+// high-water index in the shard has reached it or the document's vector clock dominates
+// it; otherwise it replaces the document (its clock dominates) or joins the document's
+// set of concurrent versions, and the collection's conflict rule (lww, dc-priority,
+// keep-both) picks the visible one. Local writes tick the document's clock at the
+// command's datacenter; with keep-both siblings open they must name them all.
+//
 // Invariants:
 //   - Apply is deterministic: it reads only the entries and the state earlier entries
 //     produced; times come from the command, and a shard's event timestamps are forced to

@@ -13,6 +13,9 @@
 //	i request-id                    idempotency record: collection, id, stored result, expiry
 //	x expiry request-id             expiry index of idempotency records
 //	c coll                          live document count of a collection
+//	X coll 0x00 id                  a document's vector clock, visible version's origin, siblings
+//	H origin 0x00 shard stream      highest index applied from a stream of another datacenter
+//	P coll                          a collection's replication policy
 //
 // Writes go through Batch, which reads its own writes. Reads through DB see committed
 // state. Batches commit without fsync: the raft log is the durable record and the applied
