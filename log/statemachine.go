@@ -135,5 +135,13 @@ func (a *adapter) SaveSnapshot(c any, w io.Writer, done <-chan struct{}) error {
 	return a.sm.SaveSnapshot(c, w, done)
 }
 func (a *adapter) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
-	return a.sm.RecoverFromSnapshot(r, done)
+	if err := a.sm.RecoverFromSnapshot(r, done); err != nil {
+		return err
+	}
+	// The snapshot moved the replica's applied index: report the new one (Status, probes).
+	idx, err := a.sm.Open()
+	if err == nil {
+		a.applied.Store(idx)
+	}
+	return err
 }
