@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -310,15 +311,26 @@ func checkHistory(t *testing.T, d *DB) {
 // because some orders only arise with a third (a version that has seen one side's write
 // meets a third side's concurrent one).
 func TestRemoteConvergence(t *testing.T) {
-	seeds := 3
+	seeds := 2
 	if testing.Short() {
 		seeds = 1
 	}
+	if *xdcSeeds > 0 {
+		seeds = *xdcSeeds
+	}
 	for range seeds {
 		seed := rand.Uint64()
+		if *xdcSeed != 0 {
+			seed = *xdcSeed
+		}
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { convergence(t, seed) })
 	}
 }
+
+var (
+	xdcSeeds = flag.Int("xdc-seeds", 0, "TestRemoteConvergence: how many random seeds (default 2, 1 with -short)")
+	xdcSeed  = flag.Uint64("xdc-seed", 0, "TestRemoteConvergence: run this seed (to reproduce a failure)")
+)
 
 func convergence(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 1))
