@@ -176,7 +176,10 @@ func (a *applier) consume(ctx context.Context, meta *kgo.Client, topics []string
 		return false, err
 	}
 	opts = append(opts, kgo.ConsumerGroup(a.cfg.Group), kgo.ConsumeTopics(topics...), kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.BlockRebalanceOnPoll(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond),
+		// A member that died without leaving (a killed node) holds its partitions until
+		// its session times out: keep that short (Kafka's minimum is 6s).
+		kgo.SessionTimeout(10*time.Second))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return false, fmt.Errorf("replication: kafka client: %w", err)
