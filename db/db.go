@@ -474,6 +474,7 @@ func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Comman
 		retryable = retryable && w.RequestID != ""
 	}
 	payload := materializer.EncodeCommand(cmd)
+	unknown := false // an attempt ended with its outcome unknown
 	for {
 		out, err := d.host.Propose(ctx, shard, payload)
 		if err == nil {
@@ -490,9 +491,13 @@ func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Comman
 		switch {
 		case errors.Is(err, log.ErrIndeterminate) && retryable && ctx.Err() == nil:
 			d.cfg.Logger.Warn("write outcome unknown; resubmitting", "shard", shard, "err", err)
+			unknown = true
 			continue
 		case errors.Is(err, log.ErrIndeterminate):
 			return nil, fmt.Errorf("%w: %v", ErrIndeterminate, err)
+		case unknown && (errors.Is(err, log.ErrUnavailable) || errors.Is(err, log.ErrClosed)):
+			// An earlier attempt may have committed: that is not "nothing written".
+			return nil, fmt.Errorf("%w: an earlier attempt's outcome is unknown, and then: %v", ErrIndeterminate, err)
 		case errors.Is(err, log.ErrUnavailable), errors.Is(err, log.ErrClosed):
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
