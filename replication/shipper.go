@@ -167,8 +167,15 @@ func (s *shipper) session(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("replication: subscribe from %q: %w", start, err)
 	}
+	start0, _ := feed.DecodeToken(sub.Token())
 	s.mu.Lock()
 	s.state = "shipping"
+	for sh, i := range start0 {
+		// Every shard is known from the start, so lag counts shards not passed yet.
+		if _, ok := s.acked[sh]; !ok {
+			s.acked[sh] = i
+		}
+	}
 	s.mu.Unlock()
 	for {
 		// Stop on a failed produce, and hold back while too much is unacknowledged.

@@ -278,6 +278,9 @@ func TestTwoDatacentersConverge(t *testing.T) {
 	if writes.Load() == before {
 		t.Fatal("no write was accepted while the broker was down")
 	}
+	if l := link(er.Status(), "ship"); l.LagEvents == 0 || l.LagSeconds <= 0 || l.LastError == "" {
+		t.Fatalf("east's ship link with the broker down: %+v, want lag and an error", l)
+	}
 	if k, err = StartDevKafka(kaddr, kdir); err != nil {
 		t.Fatalf("restart broker on %s: %v", kaddr, err)
 	}
