@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +109,47 @@ func TestClusterAnyNodeServesAndDrains(t *testing.T) {
 		if _, err := d.Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: fmt.Sprintf("after%d", i), Body: []byte(`{}`)}); err != nil {
 			t.Errorf("write on node %d after node %d stopped: %v", i+1, leader, err)
 		}
+	}
+}
+
+// TestClusterMinorityRefuses: a node left without a quorum refuses writes and linearizable
+// reads as unavailable because its shards have had no leader for a while (nothing proposed,
+// safe to retry), before the requests' own deadlines, instead of answering every request
+// with a timeout; local reads still answer.
+func TestClusterMinorityRefuses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three raft nodes")
+	}
+	dbs := openCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := dbs[0].Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: "before", Body: []byte(`{"n":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs[0].Get(ctx, "c", "before", Linearizable); err != nil {
+		t.Fatal(err)
+	}
+	dbs[1].Close()
+	dbs[2].Close()
+	deadline := time.Now().Add(45 * time.Second)
+	var werr, rerr error
+	for {
+		// Refused, not timed out: the answer comes before the request's own deadline.
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		_, werr = dbs[0].Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: "cut-off", Body: []byte(`{}`)})
+		_, rerr = dbs[0].Get(wctx, "c", "before", Linearizable)
+		expired := wctx.Err() != nil
+		wcancel()
+		refused := func(err error) bool { return errors.Is(err, ErrUnavailable) && strings.Contains(err.Error(), "no leader") }
+		if refused(werr) && refused(rerr) && !expired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cut-off node still answers: write %v, linearizable read %v; want both unavailable", werr, rerr)
+		}
+	}
+	if doc, err := dbs[0].Get(ctx, "c", "before", Local); err != nil || doc.Version != 1 {
+		t.Fatalf("local read on the cut-off node: %+v %v", doc, err)
 	}
 }
 

@@ -2,6 +2,8 @@ package log
 
 import (
 	"context"
+	"fmt"
+	"time"
 )
 
 type result struct {
@@ -10,6 +12,7 @@ type result struct {
 }
 
 type pending struct {
+	ctx  context.Context // the caller's: the command is not proposed once it ends
 	cmd  []byte
 	done chan result // buffered, capacity 1
 }
@@ -60,12 +63,37 @@ func (b *batcher) run() {
 	}
 }
 
-func (b *batcher) flush(batch []*pending) {
+// flush proposes the batch's commands as one entry. Commands whose callers gave up are
+// answered as not proposed and left out; the proposal (and its retries while raft is not
+// ready) lasts until the last remaining caller's deadline, so no command is proposed
+// after everyone who asked for it stopped waiting.
+func (b *batcher) flush(all []*pending) {
+	batch := all[:0:0]
+	var last time.Time
+	for _, p := range all {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- result{err: fmt.Errorf("%w: shard %d: %v", ErrUnavailable, b.shard, err)}
+			continue
+		}
+		batch = append(batch, p)
+		d, ok := p.ctx.Deadline()
+		if !ok {
+			d = time.Now().Add(b.host.cfg.ProposeTimeout)
+		}
+		if d.After(last) {
+			last = d
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
 	cmds := make([][]byte, len(batch))
 	for i, p := range batch {
 		cmds[i] = p.cmd
 	}
-	res, err := b.host.propose(context.Background(), b.shard, cmds)
+	ctx, cancel := context.WithDeadline(context.Background(), last)
+	defer cancel()
+	res, err := b.host.propose(ctx, b.shard, cmds)
 	for i, p := range batch {
 		if err != nil {
 			p.done <- result{err: err}

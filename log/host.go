@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -152,8 +153,11 @@ type Host struct {
 	nh       *dragonboat.NodeHost
 	batchers map[uint64]*batcher
 	shards   map[uint64]*replica
-	metrics  *metrics
-	log      *slog.Logger
+	// leaderSeen is, per shard, when a leader was last known here (unix nanoseconds),
+	// kept by watchLeaders: a shard leaderless for long refuses at once.
+	leaderSeen map[uint64]*atomic.Int64
+	metrics    *metrics
+	log        *slog.Logger
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -186,13 +190,14 @@ func Open(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("log: start node host: %w", err)
 	}
 	h := &Host{
-		cfg:      cfg,
-		nh:       nh,
-		batchers: make(map[uint64]*batcher, cfg.Shards),
-		shards:   make(map[uint64]*replica, cfg.Shards),
-		metrics:  newMetrics(cfg.Registerer),
-		log:      cfg.Logger,
-		stop:     make(chan struct{}),
+		cfg:        cfg,
+		nh:         nh,
+		batchers:   make(map[uint64]*batcher, cfg.Shards),
+		shards:     make(map[uint64]*replica, cfg.Shards),
+		leaderSeen: make(map[uint64]*atomic.Int64, cfg.Shards+1),
+		metrics:    newMetrics(cfg.Registerer),
+		log:        cfg.Logger,
+		stop:       make(chan struct{}),
 	}
 	members := make(map[uint64]dragonboat.Target, len(cfg.InitialMembers))
 	for id, addr := range cfg.InitialMembers {
@@ -257,6 +262,13 @@ func Open(cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("log: start meta shard: %w", err)
 		}
 	}
+	now := time.Now().UnixNano()
+	for _, s := range h.ShardIDs() {
+		h.leaderSeen[s] = new(atomic.Int64)
+		h.leaderSeen[s].Store(now)
+	}
+	h.wg.Add(1)
+	go func() { defer h.wg.Done(); h.watchLeaders() }()
 	return h, nil
 }
 
@@ -303,6 +315,9 @@ func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
 		if h.isClosed() {
 			return ErrClosed
 		}
+		if err := h.leaderless(shard); err != nil {
+			return err
+		}
 		// A read is always safe to retry, so one attempt waits at most two election
 		// timeouts: a ReadIndex lost on the way to a leader is not answered at all.
 		rctx, cancel := context.WithTimeout(ctx, min(h.cfg.ProposeTimeout, 2*time.Duration(h.cfg.ElectionRTT)*h.cfg.RTT))
@@ -339,6 +354,9 @@ func (h *Host) Propose(ctx context.Context, shard uint64, cmd []byte) ([]byte, e
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := h.leaderless(shard); err != nil {
+		return nil, err
+	}
 	if h.cfg.DisableGroupCommit {
 		res, err := h.propose(ctx, shard, [][]byte{cmd})
 		if err != nil {
@@ -346,7 +364,7 @@ func (h *Host) Propose(ctx context.Context, shard uint64, cmd []byte) ([]byte, e
 		}
 		return res[0], nil
 	}
-	p := &pending{cmd: cmd, done: make(chan result, 1)}
+	p := &pending{ctx: ctx, cmd: cmd, done: make(chan result, 1)}
 	select {
 	case b.reqs <- p:
 	case <-ctx.Done():
@@ -395,6 +413,9 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 			return nil, fmt.Errorf("%w: shard %d: %v", ErrIndeterminate, shard, err)
 		}
 		h.metrics.proposeErrors.WithLabelValues("retry").Inc()
+		if lerr := h.leaderless(shard); lerr != nil {
+			return nil, lerr // raft dropped it: nothing was proposed
+		}
 		if !sleepCtx(ctx, h.stop, backoff) {
 			return nil, fmt.Errorf("%w: shard %d: %v", ErrUnavailable, shard, err)
 		}
@@ -445,6 +466,45 @@ func (h *Host) watchLeader(ctx context.Context, shard uint64) (context.Context, 
 		}
 	}()
 	return wctx, func() { close(done); cancel(nil) }
+}
+
+// watchLeaders notes, every 20ms, which shards know a leader, until the host closes.
+func (h *Host) watchLeaders() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		for s, seen := range h.leaderSeen {
+			if _, _, ok, err := h.nh.GetLeaderID(s); err == nil && ok {
+				seen.Store(now)
+			}
+		}
+	}
+}
+
+// leaderless returns ErrUnavailable when shard has known no leader for longer than four
+// election timeouts: this replica is cut off from a quorum (or the quorum is gone), and a
+// proposal or read would only wait out its timeout. Elections in a healthy cluster take
+// well under that.
+func (h *Host) leaderless(shard uint64) error {
+	seen, ok := h.leaderSeen[shard]
+	if !ok {
+		return nil
+	}
+	if _, _, known, err := h.nh.GetLeaderID(shard); err == nil && known {
+		seen.Store(time.Now().UnixNano())
+		return nil
+	}
+	limit := 4 * time.Duration(h.cfg.ElectionRTT) * h.cfg.RTT
+	if d := time.Since(time.Unix(0, seen.Load())); d > limit {
+		return fmt.Errorf("%w: shard %d has had no leader for %s", ErrUnavailable, shard, d.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // leaderGrace is how long an operation started while no leader was known may still take
