@@ -140,7 +140,9 @@ func TestClusterMinorityRefuses(t *testing.T) {
 		_, rerr = dbs[0].Get(wctx, "c", "before", Linearizable)
 		expired := wctx.Err() != nil
 		wcancel()
-		refused := func(err error) bool { return errors.Is(err, ErrUnavailable) && strings.Contains(err.Error(), "no leader") }
+		refused := func(err error) bool {
+			return errors.Is(err, ErrUnavailable) && strings.Contains(err.Error(), "no leader")
+		}
 		if refused(werr) && refused(rerr) && !expired {
 			break
 		}
