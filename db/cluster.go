@@ -210,3 +210,20 @@ func (d *DB) Cluster(ctx context.Context) ClusterView {
 	}
 	return view
 }
+
+// LeadsMeta reports whether this node leads the meta shard: the one node of the cluster
+// that runs work done once per cluster (the controller; shipping to other datacenters
+// when it is elected).
+func (d *DB) LeadsMeta() bool { return d.host.LeadsMeta() }
+
+// ShipProgress returns the replication shipper's progress kept in the meta shard ("" when
+// none was kept).
+func (d *DB) ShipProgress() string { return d.meta.State().Shipped }
+
+// SetShipProgress keeps the replication shipper's progress in the meta shard.
+func (d *DB) SetShipProgress(ctx context.Context, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	_, err := meta.Propose(ctx, d.host, meta.Command{Op: "shipped", Token: token})
+	return d.membershipErr(err)
+}

@@ -34,6 +34,10 @@ type State struct {
 	ReplicationFactor int `json:"replication_factor"`
 	// Placement is the controller's target: shard → the nodes that should vote in it.
 	Placement map[uint64][]uint64 `json:"placement"`
+	// Shipped is the replication shipper's progress (a change-feed resume token up to
+	// which Kafka acknowledged every local event), kept here so that whichever node ships
+	// next resumes from it.
+	Shipped string `json:"shipped,omitempty"`
 }
 
 // DefaultReplicationFactor is the replication factor of a cluster that never set one.
@@ -68,13 +72,14 @@ func cmpU64(a, b uint64) int {
 
 // Command is one change to the state, as proposed to the meta shard.
 type Command struct {
-	Op    string    `json:"op"` // "register", "state", "rf", "place"
+	Op    string    `json:"op"` // "register", "state", "rf", "place", "shipped"
 	Node  Node      `json:"node,omitempty"`
 	ID    uint64    `json:"id,omitempty"`
 	State NodeState `json:"state,omitempty"`
 	RF    int       `json:"rf,omitempty"`
 	Shard uint64    `json:"shard,omitempty"`
 	Nodes []uint64  `json:"nodes,omitempty"`
+	Token string    `json:"token,omitempty"`
 }
 
 // Result is what applying a Command returned: empty Error means it took effect.
@@ -102,7 +107,7 @@ func (m *Machine) State() State {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := State{Nodes: slices.Clone(m.st.Nodes), ReplicationFactor: m.st.ReplicationFactor,
-		Placement: make(map[uint64][]uint64, len(m.st.Placement))}
+		Placement: make(map[uint64][]uint64, len(m.st.Placement)), Shipped: m.st.Shipped}
 	for k, v := range m.st.Placement {
 		out.Placement[k] = slices.Clone(v)
 	}
@@ -185,6 +190,9 @@ func (m *Machine) apply(c Command) Result {
 		return Result{}
 	case "place":
 		m.st.Placement[c.Shard] = slices.Sorted(slices.Values(c.Nodes))
+		return Result{}
+	case "shipped":
+		m.st.Shipped = c.Token
 		return Result{}
 	}
 	return Result{Error: fmt.Sprintf("unknown meta command %q", c.Op)}

@@ -40,6 +40,10 @@ type Config struct {
 
 	NoShip  bool // this node does not ship (another node of the datacenter does)
 	NoApply bool // this node does not apply
+	// Elect ships from whichever node of the datacenter's cluster leads its meta shard,
+	// moving with that leadership, with the progress kept in the meta shard (as well as in
+	// DataDir). Every node of the datacenter runs with Elect; none with NoShip.
+	Elect bool
 
 	Linger           time.Duration // producer linger (default 1ms)
 	MaxBatch         int           // records per ApplyRemote call (default 500)
@@ -96,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if !c.NoShip && c.DataDir == "" {
 		errs = append(errs, errors.New("replication: a data dir is required to ship"))
+	}
+	if c.Elect && c.NoShip {
+		errs = append(errs, errors.New("replication: elected shipping and no shipping exclude each other"))
 	}
 	if c.NoShip && c.NoApply {
 		errs = append(errs, errors.New("replication: neither shipping nor applying"))

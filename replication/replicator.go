@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -33,7 +34,8 @@ type LinkStatus struct {
 	To        string `json:"to"`
 	Topic     string `json:"topic"`
 	// State: starting, shipping / applying, idle (apply: nothing to consume yet),
-	// stalled (ship: a record waits for Kafka longer than 5s), disconnected (the latest
+	// stalled (ship: a record waits for Kafka longer than 5s), standby (ship, elected: another
+	// node of the datacenter ships), disconnected (the latest
 	// broker connection attempt failed), retrying (backing off after an error), stopped.
 	State string `json:"state"`
 	// Shipped: per local shard, the index up to which every event was acknowledged by
@@ -67,7 +69,8 @@ type Status struct {
 type Replicator struct {
 	cfg     Config
 	db      DB
-	ship    *shipper // nil with NoShip
+	ship    *shipper // nil with NoShip or Elect
+	elect   *elector // with Elect: runs a shipper while this node leads the meta shard
 	apply   *applier // nil with NoApply
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -86,7 +89,13 @@ func New(cfg Config, d DB) (*Replicator, error) {
 		return nil, err
 	}
 	r := &Replicator{cfg: cfg, db: d}
-	if !cfg.NoShip {
+	if cfg.Elect {
+		e, ok := d.(Elected)
+		if !ok {
+			return nil, errors.New("replication: elected shipping needs a database with a meta shard")
+		}
+		r.elect = &elector{r: r, db: e}
+	} else if !cfg.NoShip {
 		s, err := newShipper(cfg, d)
 		if err != nil {
 			return nil, err
@@ -113,20 +122,28 @@ func (r *Replicator) Start() {
 		go func() { defer r.wg.Done(); r.ship.run(ctx) }()
 		go func() { defer r.wg.Done(); r.ship.flushLoop(ctx) }()
 	}
+	if r.elect != nil {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.elect.run(ctx) }()
+	}
 	if r.apply != nil {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.apply.run(ctx) }()
 	}
-	r.cfg.Logger.Info("replication started", "dc", r.cfg.DC, "brokers", r.cfg.Brokers, "ship", r.ship != nil,
+	r.cfg.Logger.Info("replication started", "dc", r.cfg.DC, "brokers", r.cfg.Brokers, "ship", r.ship != nil, "elect", r.elect != nil,
 		"apply", r.apply != nil, "topic", r.cfg.Topic(r.cfg.DC), "remotes", r.cfg.Remotes)
 }
 
-// Ships reports whether this node ships (and so can serve WaitShipped).
-func (r *Replicator) Ships() bool { return r.ship != nil }
+// Ships reports whether this node ships, or may ship when elected (and so can serve
+// WaitShipped).
+func (r *Replicator) Ships() bool { return r.ship != nil || r.elect != nil }
 
 // WaitShipped implements db.ShipWaiter: it returns once Kafka acknowledged the local
 // event at pos, or ctx ends.
 func (r *Replicator) WaitShipped(ctx context.Context, pos log.Position) error {
+	if r.elect != nil {
+		return r.elect.waitShipped(ctx, pos)
+	}
 	if r.ship == nil {
 		return ErrNotShipping
 	}
@@ -138,6 +155,20 @@ func (r *Replicator) Status() Status {
 	st := Status{Enabled: true, DC: r.cfg.DC, Brokers: r.cfg.Brokers, Links: []LinkStatus{}}
 	if r.ship != nil {
 		st.Links = append(st.Links, r.ship.status(r.db.Hub()))
+	}
+	if r.elect != nil {
+		if s := r.elect.shipper(); s != nil {
+			st.Links = append(st.Links, s.status(r.db.Hub()))
+		} else {
+			topic := r.cfg.Topic(r.cfg.DC)
+			link := LinkStatus{Direction: "ship", From: r.cfg.DC, To: topic, Topic: topic, State: "standby", Shipped: map[string]uint64{}}
+			if tok, err := feed.DecodeToken(r.elect.db.ShipProgress()); err == nil {
+				for sh, i := range tok {
+					link.Shipped[fmt.Sprint(sh)] = i
+				}
+			}
+			st.Links = append(st.Links, link)
+		}
 	}
 	if r.apply != nil {
 		st.Links = append(st.Links, r.apply.status()...)

@@ -46,6 +46,7 @@ type shipper struct {
 	health *health
 
 	policies map[string]cachedPolicy // the run goroutine's own
+	keep     func(tok string) error  // also keeps the progress elsewhere (elected shipping); may be nil
 
 	mu       sync.Mutex
 	gen      uint64 // session number; callbacks of older sessions are ignored
@@ -358,6 +359,13 @@ func (s *shipper) flush() {
 		s.setErr(err)
 		s.log.Error("storing shipping progress", "err", err)
 		return
+	}
+	if s.keep != nil {
+		if err := s.keep(tok); err != nil {
+			s.setErr(err)
+			s.log.Warn("keeping shipping progress in the meta shard", "err", err)
+			return
+		}
 	}
 	s.mu.Lock()
 	s.stored = tok
