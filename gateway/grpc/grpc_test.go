@@ -459,6 +459,11 @@ func TestWatchFilterStartsAndErrors(t *testing.T) {
 		e1.Version != 2 || !proto(e1.Position, patched.Position) || e1.Principal != "anonymous" {
 		t.Fatalf("update event: %v", e1)
 	}
+	// Local writes: the origin is this datacenter, and the vector clock counts its writes of
+	// the document.
+	if e0.Origin != "dc1" || e0.Clock["dc1"] != 1 || e1.Origin != "dc1" || e1.Clock["dc1"] != 2 || len(e1.Clock) != 1 {
+		t.Fatalf("origin and clock: %q %v, %q %v", e0.Origin, e0.Clock, e1.Origin, e1.Clock)
+	}
 
 	// From the epoch is from the beginning; from the far future is from now.
 	st, err = c.changes.Watch(ctx, &pb.WatchRequest{Start: &pb.WatchRequest_StartTime{StartTime: timestamppb.New(time.Unix(0, 0))}})

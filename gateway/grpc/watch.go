@@ -88,6 +88,7 @@ func watchResponse(m feed.Message) *pb.WatchResponse {
 			EventId: e.EventID, Source: &pb.Source{Cluster: e.Source.Cluster, Dc: e.Source.DC, Shard: e.Source.Shard},
 			Type: e.Type, Op: changeOps[e.Op], Collection: e.Collection, Id: e.ID, Version: e.Version,
 			Principal: e.Principal, BeforeJson: e.Before, AfterJson: e.After, Position: position(e.Position),
+			Origin: e.Origin, Clock: e.Clock,
 		}
 		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
 			ev.Time = timestamppb.New(t)

@@ -468,9 +468,14 @@ type ChangeEvent struct {
 	Principal  string                 `protobuf:"bytes,9,opt,name=principal,proto3" json:"principal,omitempty"`
 	// JSON objects; empty unless asked with include_before / include_after (and empty
 	// before a create and after a delete).
-	BeforeJson    []byte    `protobuf:"bytes,10,opt,name=before_json,json=beforeJson,proto3" json:"before_json,omitempty"`
-	AfterJson     []byte    `protobuf:"bytes,11,opt,name=after_json,json=afterJson,proto3" json:"after_json,omitempty"`
-	Position      *Position `protobuf:"bytes,12,opt,name=position,proto3" json:"position,omitempty"`
+	BeforeJson []byte    `protobuf:"bytes,10,opt,name=before_json,json=beforeJson,proto3" json:"before_json,omitempty"`
+	AfterJson  []byte    `protobuf:"bytes,11,opt,name=after_json,json=afterJson,proto3" json:"after_json,omitempty"`
+	Position   *Position `protobuf:"bytes,12,opt,name=position,proto3" json:"position,omitempty"`
+	// The datacenter that accepted the write; differs from source.dc for an event replicated
+	// from another datacenter.
+	Origin string `protobuf:"bytes,13,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The document's vector clock after the event: datacenter → counter.
+	Clock         map[string]uint64 `protobuf:"bytes,14,rep,name=clock,proto3" json:"clock,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,6 +594,20 @@ func (x *ChangeEvent) GetPosition() *Position {
 	return nil
 }
 
+func (x *ChangeEvent) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ChangeEvent) GetClock() map[string]uint64 {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
 type Source struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
@@ -676,7 +695,7 @@ const file_aerolith_v1_change_service_proto_rawDesc = "" +
 	"\n" +
 	"Checkpoint\"\n" +
 	"\n" +
-	"\bCaughtUp\"\x9b\x03\n" +
+	"\bCaughtUp\"\xa8\x04\n" +
 	"\vChangeEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.aerolith.v1.SourceR\x06source\x12\x12\n" +
@@ -694,7 +713,13 @@ const file_aerolith_v1_change_service_proto_rawDesc = "" +
 	"beforeJson\x12\x1d\n" +
 	"\n" +
 	"after_json\x18\v \x01(\fR\tafterJson\x121\n" +
-	"\bposition\x18\f \x01(\v2\x15.aerolith.v1.PositionR\bposition\"H\n" +
+	"\bposition\x18\f \x01(\v2\x15.aerolith.v1.PositionR\bposition\x12\x16\n" +
+	"\x06origin\x18\r \x01(\tR\x06origin\x129\n" +
+	"\x05clock\x18\x0e \x03(\v2#.aerolith.v1.ChangeEvent.ClockEntryR\x05clock\x1a8\n" +
+	"\n" +
+	"ClockEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"H\n" +
 	"\x06Source\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x0e\n" +
 	"\x02dc\x18\x02 \x01(\tR\x02dc\x12\x14\n" +
@@ -725,7 +750,7 @@ func file_aerolith_v1_change_service_proto_rawDescGZIP() []byte {
 }
 
 var file_aerolith_v1_change_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aerolith_v1_change_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_aerolith_v1_change_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_aerolith_v1_change_service_proto_goTypes = []any{
 	(StartPoint)(0),               // 0: aerolith.v1.StartPoint
 	(ChangeOp)(0),                 // 1: aerolith.v1.ChangeOp
@@ -735,26 +760,28 @@ var file_aerolith_v1_change_service_proto_goTypes = []any{
 	(*CaughtUp)(nil),              // 5: aerolith.v1.CaughtUp
 	(*ChangeEvent)(nil),           // 6: aerolith.v1.ChangeEvent
 	(*Source)(nil),                // 7: aerolith.v1.Source
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*Position)(nil),              // 9: aerolith.v1.Position
+	nil,                           // 8: aerolith.v1.ChangeEvent.ClockEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Position)(nil),              // 10: aerolith.v1.Position
 }
 var file_aerolith_v1_change_service_proto_depIdxs = []int32{
 	0,  // 0: aerolith.v1.WatchRequest.start_point:type_name -> aerolith.v1.StartPoint
-	8,  // 1: aerolith.v1.WatchRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 1: aerolith.v1.WatchRequest.start_time:type_name -> google.protobuf.Timestamp
 	6,  // 2: aerolith.v1.WatchResponse.event:type_name -> aerolith.v1.ChangeEvent
 	4,  // 3: aerolith.v1.WatchResponse.checkpoint:type_name -> aerolith.v1.Checkpoint
 	5,  // 4: aerolith.v1.WatchResponse.caught_up:type_name -> aerolith.v1.CaughtUp
 	7,  // 5: aerolith.v1.ChangeEvent.source:type_name -> aerolith.v1.Source
-	8,  // 6: aerolith.v1.ChangeEvent.time:type_name -> google.protobuf.Timestamp
+	9,  // 6: aerolith.v1.ChangeEvent.time:type_name -> google.protobuf.Timestamp
 	1,  // 7: aerolith.v1.ChangeEvent.op:type_name -> aerolith.v1.ChangeOp
-	9,  // 8: aerolith.v1.ChangeEvent.position:type_name -> aerolith.v1.Position
-	2,  // 9: aerolith.v1.ChangeService.Watch:input_type -> aerolith.v1.WatchRequest
-	3,  // 10: aerolith.v1.ChangeService.Watch:output_type -> aerolith.v1.WatchResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 8: aerolith.v1.ChangeEvent.position:type_name -> aerolith.v1.Position
+	8,  // 9: aerolith.v1.ChangeEvent.clock:type_name -> aerolith.v1.ChangeEvent.ClockEntry
+	2,  // 10: aerolith.v1.ChangeService.Watch:input_type -> aerolith.v1.WatchRequest
+	3,  // 11: aerolith.v1.ChangeService.Watch:output_type -> aerolith.v1.WatchResponse
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_aerolith_v1_change_service_proto_init() }
@@ -779,7 +806,7 @@ func file_aerolith_v1_change_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aerolith_v1_change_service_proto_rawDesc), len(file_aerolith_v1_change_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
