@@ -345,8 +345,19 @@ func (w *Write) validate() error {
 	if w.IfNoneMatch && w.Op != log.OpPut {
 		return fmt.Errorf("%w: If-None-Match applies to put only", ErrInvalidArgument)
 	}
+	if len(w.Resolves) > maxResolves {
+		return fmt.Errorf("%w: at most %d siblings per write", ErrInvalidArgument, maxResolves)
+	}
+	for _, id := range w.Resolves {
+		if _, _, ok := materializer.ParseSiblingID(id); !ok {
+			return fmt.Errorf("%w: sibling id %q is not dc:counter", ErrInvalidArgument, id)
+		}
+	}
 	return nil
 }
+
+// maxResolves bounds the siblings one write may name.
+const maxResolves = 64
 
 func (d *DB) toWrite(w *Write, principal string) materializer.Write {
 	mw := materializer.Write{

@@ -38,7 +38,7 @@ func (s *Server) Put(ctx context.Context, req *pb.PutRequest) (*pb.WriteResult, 
 		return nil, s.status(ctx, methodPut, err, nil)
 	}
 	w := db.Write{Op: log.OpPut, Collection: req.Collection, ID: req.Id, Body: body,
-		IfNoneMatch: req.IfNoneMatch, IdempotencyKey: req.IdempotencyKey}
+		IfNoneMatch: req.IfNoneMatch, IdempotencyKey: req.IdempotencyKey, Resolves: req.Resolves}
 	if req.IfMatch != nil {
 		w.IfMatch, w.HasIfMatch = *req.IfMatch, true
 	}
@@ -70,7 +70,7 @@ func (s *Server) Patch(ctx context.Context, req *pb.PatchRequest) (*pb.WriteResu
 	if err != nil {
 		return nil, s.status(ctx, methodPatch, err, nil)
 	}
-	w := db.Write{Op: log.OpPatch, Collection: req.Collection, ID: req.Id, Body: body, IdempotencyKey: req.IdempotencyKey}
+	w := db.Write{Op: log.OpPatch, Collection: req.Collection, ID: req.Id, Body: body, IdempotencyKey: req.IdempotencyKey, Resolves: req.Resolves}
 	if req.IfMatch != nil {
 		w.IfMatch, w.HasIfMatch = *req.IfMatch, true
 	}
@@ -79,7 +79,7 @@ func (s *Server) Patch(ctx context.Context, req *pb.PatchRequest) (*pb.WriteResu
 
 // Delete deletes a document.
 func (s *Server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.WriteResult, error) {
-	w := db.Write{Op: log.OpDelete, Collection: req.Collection, ID: req.Id, IdempotencyKey: req.IdempotencyKey}
+	w := db.Write{Op: log.OpDelete, Collection: req.Collection, ID: req.Id, IdempotencyKey: req.IdempotencyKey, Resolves: req.Resolves}
 	if req.IfMatch != nil {
 		w.IfMatch, w.HasIfMatch = *req.IfMatch, true
 	}
@@ -188,7 +188,7 @@ func (s *Server) Batch(ctx context.Context, req *pb.BatchRequest) (*pb.BatchResp
 		if !ok {
 			return nil, s.status(ctx, methodBatch, fmt.Errorf("%w: writes[%d].op must be OP_PUT, OP_PATCH or OP_DELETE", db.ErrInvalidArgument, i), nil)
 		}
-		w := db.Write{Op: op, Collection: bw.Collection, ID: bw.Id, IfNoneMatch: bw.IfNoneMatch}
+		w := db.Write{Op: op, Collection: bw.Collection, ID: bw.Id, IfNoneMatch: bw.IfNoneMatch, Resolves: bw.Resolves}
 		if bw.IfMatch != nil {
 			w.IfMatch, w.HasIfMatch = *bw.IfMatch, true
 		}

@@ -210,6 +210,7 @@ func TestErrorsOverGRPC(t *testing.T) {
 		{"not an object", &pb.PutRequest{Collection: "c", Id: "1", Body: js(`[1]`)}, codes.InvalidArgument, "invalid_document"},
 		{"no document", &pb.PutRequest{Collection: "c", Id: "1"}, codes.InvalidArgument, "invalid_document"},
 		{"bad idempotency key", &pb.PutRequest{Collection: "c", Id: "1", Body: js(`{}`), IdempotencyKey: "é"}, codes.InvalidArgument, "invalid_argument"},
+		{"bad sibling id", &pb.PutRequest{Collection: "c", Id: "1", Body: js(`{}`), Resolves: []string{"dc1"}}, codes.InvalidArgument, "invalid_argument"},
 	} {
 		_, err := c.docs.Put(ctx, tt.req)
 		wantErr(t, tt.name, err, tt.code, tt.reason)

@@ -276,9 +276,8 @@ func conditions(c *fiber.Ctx, w *db.Write) error {
 		w.IfNoneMatch = true
 	}
 	w.IdempotencyKey = c.Get("Idempotency-Key")
-	var err error
-	w.Resolves, err = resolves(c)
-	return err
+	w.Resolves = resolves(c)
+	return nil
 }
 
 func etag(v uint64) string { return `"` + strconv.FormatUint(v, 10) + `"` }
@@ -421,12 +420,7 @@ func (s *Server) batch(c *fiber.Ctx) error {
 		if bw.IfMatch != nil {
 			w.IfMatch, w.HasIfMatch = *bw.IfMatch, true
 		}
-		if len(bw.Resolves) > 0 {
-			var err error
-			if w.Resolves, err = parseResolves(bw.Resolves); err != nil {
-				return s.error(c, err)
-			}
-		}
+		w.Resolves = trimAll(bw.Resolves)
 		ws[i] = w
 	}
 	p, err := s.principal(c)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/log"
-	"github.com/aerolithsdb/aerolith/materializer"
 	"github.com/aerolithsdb/aerolith/vclock"
 	"github.com/gofiber/fiber/v2"
 )
@@ -142,28 +141,25 @@ func orEmpty(c vclock.Clock) vclock.Clock {
 }
 
 // resolves reads the Resolves header: the comma-separated sibling ids ("dc:counter") a
-// write replaces.
-func resolves(c *fiber.Ctx) ([]string, error) {
+// write replaces. The database checks them.
+func resolves(c *fiber.Ctx) []string {
 	v := strings.TrimSpace(c.Get("Resolves"))
 	if v == "" {
-		return nil, nil
+		return nil
 	}
-	return parseResolves(strings.Split(v, ","))
+	return trimAll(strings.Split(v, ","))
 }
 
-func parseResolves(ids []string) ([]string, error) {
-	if len(ids) > 64 {
-		return nil, fmt.Errorf("%w: at most 64 siblings per write", db.ErrInvalidArgument)
+// trimAll returns ss with the spaces around each trimmed (nil for none).
+func trimAll(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
 	}
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		id = strings.TrimSpace(id)
-		if _, _, ok := materializer.ParseSiblingID(id); !ok {
-			return nil, fmt.Errorf("%w: sibling id %q is not dc:counter", db.ErrInvalidArgument, id)
-		}
-		out = append(out, id)
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.TrimSpace(s)
 	}
-	return out, nil
+	return out
 }
 
 // contentDigest answers GET /v1/admin/digest?scope=content: equal on datacenters that

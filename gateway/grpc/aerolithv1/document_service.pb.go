@@ -54,8 +54,11 @@ type PutRequest struct {
 	// 1-128 printable ASCII characters. A retry with the same key within 24 h returns the
 	// first result and appends nothing. REST: Idempotency-Key.
 	IdempotencyKey string `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The siblings (ids "dc:counter", from GET /v1/conflicts) of a keep-both conflict this
+	// write replaces. REST: the Resolves header.
+	Resolves      []string `protobuf:"bytes,8,rep,name=resolves,proto3" json:"resolves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRequest) Reset() {
@@ -146,6 +149,13 @@ func (x *PutRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *PutRequest) GetResolves() []string {
+	if x != nil {
+		return x.Resolves
+	}
+	return nil
 }
 
 type isPutRequest_Body interface {
@@ -275,8 +285,11 @@ type PatchRequest struct {
 	Body           isPatchRequest_Body `protobuf_oneof:"body"`
 	IfMatch        *uint64             `protobuf:"varint,5,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
 	IdempotencyKey string              `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The siblings (ids "dc:counter", from GET /v1/conflicts) of a keep-both conflict this
+	// write replaces. REST: the Resolves header.
+	Resolves      []string `protobuf:"bytes,7,rep,name=resolves,proto3" json:"resolves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PatchRequest) Reset() {
@@ -362,6 +375,13 @@ func (x *PatchRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *PatchRequest) GetResolves() []string {
+	if x != nil {
+		return x.Resolves
+	}
+	return nil
+}
+
 type isPatchRequest_Body interface {
 	isPatchRequest_Body()
 }
@@ -384,8 +404,11 @@ type DeleteRequest struct {
 	Id             string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	IfMatch        *uint64                `protobuf:"varint,3,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
 	IdempotencyKey string                 `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The siblings (ids "dc:counter", from GET /v1/conflicts) of a keep-both conflict this
+	// write replaces. REST: the Resolves header.
+	Resolves      []string `protobuf:"bytes,5,rep,name=resolves,proto3" json:"resolves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -444,6 +467,13 @@ func (x *DeleteRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *DeleteRequest) GetResolves() []string {
+	if x != nil {
+		return x.Resolves
+	}
+	return nil
 }
 
 // WriteResult is the outcome of an applied write.
@@ -746,9 +776,12 @@ type BatchWrite struct {
 	//
 	//	*BatchWrite_DocJson
 	//	*BatchWrite_Doc
-	Body          isBatchWrite_Body `protobuf_oneof:"body"`
-	IfMatch       *uint64           `protobuf:"varint,6,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
-	IfNoneMatch   bool              `protobuf:"varint,7,opt,name=if_none_match,json=ifNoneMatch,proto3" json:"if_none_match,omitempty"`
+	Body        isBatchWrite_Body `protobuf_oneof:"body"`
+	IfMatch     *uint64           `protobuf:"varint,6,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	IfNoneMatch bool              `protobuf:"varint,7,opt,name=if_none_match,json=ifNoneMatch,proto3" json:"if_none_match,omitempty"`
+	// The siblings (ids "dc:counter", from GET /v1/conflicts) of a keep-both conflict this
+	// write replaces. REST: the Resolves header.
+	Resolves      []string `protobuf:"bytes,8,rep,name=resolves,proto3" json:"resolves,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +874,13 @@ func (x *BatchWrite) GetIfNoneMatch() bool {
 		return x.IfNoneMatch
 	}
 	return false
+}
+
+func (x *BatchWrite) GetResolves() []string {
+	if x != nil {
+		return x.Resolves
+	}
+	return nil
 }
 
 type isBatchWrite_Body interface {
@@ -1758,7 +1798,7 @@ var File_aerolith_v1_document_service_proto protoreflect.FileDescriptor
 
 const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"\n" +
-	"\"aerolith/v1/document_service.proto\x12\vaerolith.v1\x1a\x17aerolith/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n" +
+	"\"aerolith/v1/document_service.proto\x12\vaerolith.v1\x1a\x17aerolith/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n" +
 	"\n" +
 	"PutRequest\x12\x1e\n" +
 	"\n" +
@@ -1769,7 +1809,8 @@ const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"\x03doc\x18\x04 \x01(\v2\x17.google.protobuf.StructH\x00R\x03doc\x12\x1e\n" +
 	"\bif_match\x18\x05 \x01(\x04H\x01R\aifMatch\x88\x01\x01\x12\"\n" +
 	"\rif_none_match\x18\x06 \x01(\bR\vifNoneMatch\x12'\n" +
-	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKeyB\x06\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
+	"\bresolves\x18\b \x03(\tR\bresolvesB\x06\n" +
 	"\x04bodyB\v\n" +
 	"\t_if_match\"\xaa\x01\n" +
 	"\rCreateRequest\x12\x1e\n" +
@@ -1779,7 +1820,7 @@ const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"\bdoc_json\x18\x02 \x01(\fH\x00R\adocJson\x12+\n" +
 	"\x03doc\x18\x03 \x01(\v2\x17.google.protobuf.StructH\x00R\x03doc\x12'\n" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKeyB\x06\n" +
-	"\x04body\"\xee\x01\n" +
+	"\x04body\"\x8a\x02\n" +
 	"\fPatchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -1789,16 +1830,18 @@ const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"patch_json\x18\x03 \x01(\fH\x00R\tpatchJson\x12/\n" +
 	"\x05patch\x18\x04 \x01(\v2\x17.google.protobuf.StructH\x00R\x05patch\x12\x1e\n" +
 	"\bif_match\x18\x05 \x01(\x04H\x01R\aifMatch\x88\x01\x01\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKeyB\x06\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
+	"\bresolves\x18\a \x03(\tR\bresolvesB\x06\n" +
 	"\x04bodyB\v\n" +
-	"\t_if_match\"\x95\x01\n" +
+	"\t_if_match\"\xb1\x01\n" +
 	"\rDeleteRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1e\n" +
 	"\bif_match\x18\x03 \x01(\x04H\x00R\aifMatch\x88\x01\x01\x12'\n" +
-	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKeyB\v\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
+	"\bresolves\x18\x05 \x03(\tR\bresolvesB\v\n" +
 	"\t_if_match\"\xd0\x01\n" +
 	"\vWriteResult\x12\x1e\n" +
 	"\n" +
@@ -1827,7 +1870,7 @@ const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"\bdoc_json\x18\x06 \x01(\fR\adocJson\"h\n" +
 	"\fBatchRequest\x12/\n" +
 	"\x06writes\x18\x01 \x03(\v2\x17.aerolith.v1.BatchWriteR\x06writes\x12'\n" +
-	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"\x80\x02\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"\x9c\x02\n" +
 	"\n" +
 	"BatchWrite\x12\x1f\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x0f.aerolith.v1.OpR\x02op\x12\x1e\n" +
@@ -1838,7 +1881,8 @@ const file_aerolith_v1_document_service_proto_rawDesc = "" +
 	"\bdoc_json\x18\x04 \x01(\fH\x00R\adocJson\x12+\n" +
 	"\x03doc\x18\x05 \x01(\v2\x17.google.protobuf.StructH\x00R\x03doc\x12\x1e\n" +
 	"\bif_match\x18\x06 \x01(\x04H\x01R\aifMatch\x88\x01\x01\x12\"\n" +
-	"\rif_none_match\x18\a \x01(\bR\vifNoneMatchB\x06\n" +
+	"\rif_none_match\x18\a \x01(\bR\vifNoneMatch\x12\x1a\n" +
+	"\bresolves\x18\b \x03(\tR\bresolvesB\x06\n" +
 	"\x04bodyB\v\n" +
 	"\t_if_match\"C\n" +
 	"\rBatchResponse\x122\n" +
