@@ -25,6 +25,7 @@ type Host interface {
 	RemoveReplica(ctx context.Context, shard, id uint64) error
 	TransferLeader(ctx context.Context, shard, to uint64) error
 	ProposeMeta(ctx context.Context, cmd []byte) ([]byte, error)
+	Applied() map[uint64]uint64
 }
 
 // ControllerConfig configures a Controller.
@@ -67,9 +68,8 @@ type Controller struct {
 	mu       sync.Mutex
 	leading  bool
 	lastSeen map[uint64]time.Time
-	probes   map[uint64]Probe // the last answer of each node
-	since    time.Time        // when this node last became the meta leader
-	balanced time.Time        // when a leadership was last moved to balance
+	since    time.Time // when this node last became the meta leader
+	balanced time.Time // when a leadership was last moved to balance
 	changes  *prometheus.CounterVec
 	dead     prometheus.Gauge
 }
@@ -92,7 +92,7 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg, kick: make(chan struct{}, 1), log: cfg.Logger,
-		lastSeen: map[uint64]time.Time{}, probes: map[uint64]Probe{},
+		lastSeen: map[uint64]time.Time{},
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_cluster_membership_changes_total",
 			Help: "Membership changes the controller made, by kind (add_non_voting, promote, remove, transfer_leader, mark_removed) and outcome.",
@@ -133,17 +133,6 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-// Probes returns the last answer of each node the controller reached (meta leader only).
-func (c *Controller) Probes() map[uint64]Probe {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[uint64]Probe, len(c.probes))
-	for k, v := range c.probes {
-		out[k] = v
-	}
-	return out
-}
-
 // round is one pass: observe, then at most one membership change per shard.
 func (c *Controller) round(ctx context.Context) {
 	if !c.cfg.Host.LeadsMeta() {
@@ -156,6 +145,8 @@ func (c *Controller) round(ctx context.Context) {
 	st := c.cfg.Machine.State()
 	now := time.Now()
 	probes := c.cfg.Prober.ProbeAll(ctx, st.Nodes)
+	self := c.cfg.Host.Applied()
+	probes[c.cfg.Prober.Self] = Probe{Node: c.cfg.Prober.Self, Applied: self}
 	c.mu.Lock()
 	if !c.leading {
 		// A new meta leader gives every node a full DeadAfter from now.
@@ -171,9 +162,8 @@ func (c *Controller) round(ctx context.Context) {
 		if n.State == Removed {
 			continue
 		}
-		if p, ok := probes[n.ID]; ok {
+		if _, ok := probes[n.ID]; ok {
 			c.lastSeen[n.ID] = now
-			c.probes[n.ID] = p
 		} else {
 			unreachable++
 			if _, seen := c.lastSeen[n.ID]; !seen {
@@ -190,7 +180,6 @@ func (c *Controller) round(ctx context.Context) {
 	c.mu.Unlock()
 	c.dead.Set(float64(unreachable))
 
-	self := c.selfApplied(probes)
 	held := map[uint64]bool{} // nodes that still hold a replica somewhere
 	voterSlots := map[uint64]int{}
 	members := map[uint64]log.Membership{}
@@ -225,7 +214,10 @@ func (c *Controller) round(ctx context.Context) {
 			if n.State == Removed || held[n.ID] || (n.State == Active && !dead[n.ID]) {
 				continue
 			}
-			c.propose(ctx, "mark_removed", Command{Op: "state", ID: n.ID, State: Removed})
+			c.change(ctx, "mark_removed", 0, n.ID, func() error {
+				_, err := Propose(ctx, c.cfg.Host, Command{Op: "state", ID: n.ID, State: Removed})
+				return err
+			})
 		}
 	}
 	// Moving a leadership stalls the shard's writes for a moment: leave the cluster time
@@ -238,16 +230,6 @@ func (c *Controller) round(ctx context.Context) {
 // balanceQuiet is how long the controller waits after becoming meta leader, and between
 // two leadership moves, before it balances leaderships.
 const balanceQuiet = 10 * time.Second
-
-// selfApplied returns this node's applied index per shard, from its own probe answer.
-func (c *Controller) selfApplied(probes map[uint64]Probe) map[uint64]uint64 {
-	for _, p := range probes {
-		if p.Self {
-			return p.Applied
-		}
-	}
-	return nil
-}
 
 // wantVoters is how many voters a shard should have: the replication factor, capped by
 // the active nodes, and odd (an even number of voters tolerates no more failures than
@@ -413,22 +395,8 @@ func (c *Controller) place(ctx context.Context, st State, shard uint64, voters [
 	if slices.Equal(st.Placement[shard], v) {
 		return
 	}
-	c.propose(ctx, "place", Command{Op: "place", Shard: shard, Nodes: v})
-}
-
-func (c *Controller) propose(ctx context.Context, kind string, cmd Command) {
-	b, _ := json.Marshal(cmd)
-	res, err := c.cfg.Host.ProposeMeta(ctx, b)
-	if err == nil {
-		var r Result
-		if json.Unmarshal(res, &r) == nil && r.Error != "" {
-			err = errors.New(r.Error)
-		}
-	}
-	if kind != "place" {
-		c.change(ctx, kind, 0, cmd.ID, func() error { return err })
-	} else if err != nil {
-		c.log.Warn("placement not recorded", "shard", cmd.Shard, "err", err)
+	if _, err := Propose(ctx, c.cfg.Host, Command{Op: "place", Shard: shard, Nodes: v}); err != nil {
+		c.log.Warn("placement not recorded", "shard", shard, "err", err)
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 type Probe struct {
 	Node    uint64            `json:"node"`
 	Applied map[uint64]uint64 `json:"applied"` // shard → raft index applied
-	Self    bool              `json:"-"`       // the answer came from this node
 }
 
 // LocalPath is the HTTP path every node answers probes on.
@@ -58,7 +57,7 @@ func (p *Prober) Probe(ctx context.Context, httpAddr string) (Probe, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
 		return Probe{}, fmt.Errorf("meta: probe %s: %w", httpAddr, err)
 	}
-	pr := Probe{Node: out.Node, Applied: make(map[uint64]uint64, len(out.Applied)), Self: out.Node == p.Self}
+	pr := Probe{Node: out.Node, Applied: make(map[uint64]uint64, len(out.Applied))}
 	for k, v := range out.Applied {
 		s, err := strconv.ParseUint(k, 10, 64)
 		if err != nil {
@@ -69,8 +68,9 @@ func (p *Prober) Probe(ctx context.Context, httpAddr string) (Probe, error) {
 	return pr, nil
 }
 
-// ProbeAll probes every node that is not removed and has an HTTP address, in parallel,
-// and returns the answers of those that answered as themselves.
+// ProbeAll probes every other node that is not removed and has an HTTP address, in
+// parallel, and returns the answers of those that answered as themselves. This node is not
+// probed: its caller knows its own state.
 func (p *Prober) ProbeAll(ctx context.Context, nodes []Node) map[uint64]Probe {
 	var (
 		mu  sync.Mutex
@@ -78,7 +78,7 @@ func (p *Prober) ProbeAll(ctx context.Context, nodes []Node) map[uint64]Probe {
 		out = map[uint64]Probe{}
 	)
 	for _, n := range nodes {
-		if n.State == Removed || n.HTTPAddr == "" {
+		if n.State == Removed || n.HTTPAddr == "" || n.ID == p.Self {
 			continue
 		}
 		wg.Add(1)

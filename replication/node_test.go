@@ -70,6 +70,8 @@ func TestNodesReplicateOverHTTP(t *testing.T) {
 		t.Fatalf("put: %d %s", code, body)
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		code, body := httpDo(t, "GET", w+"/v1/collections/users/docs/ada", "")
 		if code == 200 && strings.Contains(body, `"name":"Ada"`) {
@@ -78,7 +80,7 @@ func TestNodesReplicateOverHTTP(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("west never got the document: %d %s", code, body)
 		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
+		<-tick.C
 	}
 
 	code, body := httpDo(t, "GET", w+"/v1/replication", "")

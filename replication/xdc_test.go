@@ -66,17 +66,22 @@ func startRep(t *testing.T, cfg Config, d *db.DB) *Replicator {
 // eventually polls cond every 50ms until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.After(within)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	var last string
-	for time.Now().Before(deadline) {
+	for {
 		ok, s := cond()
 		if ok {
 			return
 		}
 		last = s
-		time.Sleep(50 * time.Millisecond) // polling interval of a condition with a deadline
+		select {
+		case <-deadline:
+			t.Fatalf("%s: not reached within %v; last: %s", what, within, last)
+		case <-tick.C:
+		}
 	}
-	t.Fatalf("%s: not reached within %v; last: %s", what, within, last)
 }
 
 func link(st Status, dir string) LinkStatus {

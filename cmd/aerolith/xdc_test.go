@@ -132,6 +132,8 @@ func TestTwoDatacenterProcesses(t *testing.T) {
 	converging := time.Now()
 
 	deadline := time.Now().Add(60 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		_, de := get(east, "/v1/admin/digest?scope=content")
 		_, dw := get(west, "/v1/admin/digest?scope=content")
@@ -141,7 +143,7 @@ func TestTwoDatacenterProcesses(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("content digests differ after 60s: east %s west %s\n%s", de, dw, logTail(logPath, 40))
 		}
-		time.Sleep(100 * time.Millisecond) // polling with a deadline
+		<-tick.C
 	}
 	t.Logf("converged %v after the writers stopped", time.Since(converging).Round(time.Millisecond))
 	for _, id := range once {

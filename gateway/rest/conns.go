@@ -24,15 +24,18 @@ type conns struct {
 
 func newConns() *conns { return &conns{open: map[net.Conn]struct{}{}} }
 
-// state is the fasthttp ConnState hook.
+// state is the fasthttp ConnState hook. It runs on every state change of every
+// connection, so the active/idle changes of each request take no lock.
 func (t *conns) state(c net.Conn, st fasthttp.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	switch st {
 	case fasthttp.StateNew:
+		t.mu.Lock()
 		t.open[c] = struct{}{}
+		t.mu.Unlock()
 	case fasthttp.StateHijacked, fasthttp.StateClosed:
+		t.mu.Lock()
 		delete(t.open, c) // a hijacked connection (WebSocket) belongs to its handler now
+		t.mu.Unlock()
 	}
 }
 
