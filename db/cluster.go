@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +19,11 @@ var ErrMembership = errors.New("db: membership change refused")
 // startMeta registers this node (and, in a static cluster, every initial member) in the
 // meta shard, retrying until it succeeds, and runs the controller. Both stop with ctx.
 func (d *DB) startMeta(ctx context.Context) {
-	d.wg.Add(2)
+	d.wg.Add(3)
+	go func() {
+		defer d.wg.Done()
+		d.followReplicas(ctx)
+	}()
 	go func() {
 		defer d.wg.Done()
 		d.register(ctx)
@@ -29,6 +32,34 @@ func (d *DB) startMeta(ctx context.Context) {
 		defer d.wg.Done()
 		d.ctrl.Run(ctx)
 	}()
+}
+
+// followReplicas restarts this node's replicas under the replica ids the meta shard gives
+// them: when a node's vote in a shard moves to another node, the controller removes the
+// node's replica and records a later generation of its id, under which the node keeps the
+// shard as a non-voting replica (log.Host.Rejoin). It looks on every change of the meta
+// state and every second, until ctx ends.
+func (d *DB) followReplicas(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		st := d.meta.State()
+		for shard := uint64(1); shard <= uint64(d.host.Shards()); shard++ {
+			want, have := st.ReplicaOf(shard, d.cfg.NodeID), d.host.ReplicaOf(shard)
+			if log.GenOf(want) <= log.GenOf(have) {
+				continue
+			}
+			if err := d.host.Rejoin(ctx, shard, want); err != nil {
+				d.cfg.Logger.Warn("replica not restarted under its new id", "shard", shard, "replica", want, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.replicasChanged:
+		}
+	}
 }
 
 func (d *DB) register(ctx context.Context) {
@@ -60,7 +91,7 @@ func (d *DB) register(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 	d.cfg.Logger.Info("node registered in the cluster", "node", d.cfg.NodeID, "http_addr", d.cfg.AdvertiseHTTP)
 }
@@ -90,23 +121,45 @@ func (d *DB) Join(ctx context.Context, r JoinRequest) (meta.Node, error) {
 		return meta.Node{}, d.membershipErr(err)
 	}
 	for _, shard := range d.host.ShardIDs() {
-		m, err := d.host.Membership(ctx, shard)
-		if err != nil {
-			return meta.Node{}, d.membershipErr(err)
-		}
-		if m.Has(r.ID) {
-			continue
-		}
-		if slices.Contains(m.Removed, r.ID) {
-			return meta.Node{}, fmt.Errorf("%w: node %d was removed from shard %d; a node id is never reused", ErrMembership, r.ID, shard)
-		}
-		if err := d.host.AddNonVoting(ctx, shard, r.ID, r.RaftAddr); err != nil {
-			return meta.Node{}, d.membershipErr(err)
+		// The controller adds a registered node's missing replicas too: a membership
+		// change of its that is under way refuses this one for a moment.
+		for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
+			err := d.addJoining(ctx, shard, r)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, log.ErrUnavailable) {
+				return meta.Node{}, d.membershipErr(err)
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return meta.Node{}, d.membershipErr(err)
+			case <-t.C:
+			}
 		}
 	}
 	d.cfg.Logger.Info("node joined", "node", r.ID, "raft_addr", r.RaftAddr, "http_addr", r.HTTPAddr)
 	d.ctrl.Kick()
 	return *n, nil
+}
+
+// addJoining adds a joining node to shard as a non-voting replica unless it has one.
+func (d *DB) addJoining(ctx context.Context, shard uint64, r JoinRequest) error {
+	m, err := d.host.Membership(ctx, shard)
+	if err != nil {
+		return err
+	}
+	if _, ok := m.ReplicaOf(r.ID); ok {
+		return nil
+	}
+	if m.NextReplica(r.ID) != r.ID {
+		// Its replica was removed (its vote moved away): the controller adds it back
+		// under the next replica id.
+		return nil
+	}
+	return d.host.AddNonVoting(ctx, shard, r.ID, r.RaftAddr)
 }
 
 // Decommission marks node id leaving. The controller then moves its votes to other

@@ -69,7 +69,18 @@ func TestClusterAnyNodeServesAndDrains(t *testing.T) {
 		}
 	}
 
+	// Nodes register in the meta shard in the background: wait for all three.
 	st := dbs[1].Cluster(ctx)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for len(st.Members) < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("meta members: %+v", st.Members)
+		case <-tick.C:
+		}
+		st = dbs[1].Cluster(ctx)
+	}
 	// Two data shards and the meta shard, whose members every node registered.
 	if st.NodeID != 2 || len(st.Nodes) != 3 || len(st.Shards) != 3 || st.Shards[2].Shard != log.MetaShard {
 		t.Fatalf("status: %+v", st)

@@ -182,9 +182,11 @@ type DB struct {
 	archive  *archive.Archive
 	meta     *meta.Machine
 	ctrl     *meta.Controller
-	prober   *meta.Prober
-	scrubbed map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
-	xdc      xdc                   // cross-datacenter state (remote.go)
+	// replicasChanged is signaled on every change of the meta state (followReplicas).
+	replicasChanged chan struct{}
+	prober          *meta.Prober
+	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
+	xdc             xdc                   // cross-datacenter state (remote.go)
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -230,9 +232,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	d.prober = meta.NewProber(cfg.NodeID, time.Second)
+	d.replicasChanged = make(chan struct{}, 1)
 	d.meta = meta.NewMachine(func() {
 		if d.ctrl != nil {
 			d.ctrl.Kick()
+		}
+		select {
+		case d.replicasChanged <- struct{}{}:
+		default:
 		}
 	})
 	if d.host, err = log.Open(log.Config{
@@ -256,13 +263,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(newTierCollector(d))
 	}
+	// The meta shard's work starts before the shards are ready: a node restarting while
+	// one of its replicas rejoins under a new id gets that shard back only by following
+	// the meta state.
+	bctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	d.startMeta(bctx)
 	if err := d.host.WaitReady(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	bctx, cancel := context.WithCancel(context.Background())
-	d.stop = cancel
-	d.startMeta(bctx)
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()

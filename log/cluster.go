@@ -22,9 +22,11 @@ type ClusterStatus struct {
 	Shards   []ShardStatus
 }
 
-// Member is one node: its replica id (the same in every shard) and its raft address.
+// Member is one replica: its replica id, the node it runs on (NodeOf(ID)) and its raft
+// address. In Status.Nodes, ID is the node id.
 type Member struct {
 	ID       uint64
+	Node     uint64
 	RaftAddr string
 }
 
@@ -36,7 +38,7 @@ type ShardStatus struct {
 	// Membership says where Replicas came from: "quorum" (confirmed by a ReadIndex on the
 	// shard) or "local" (this replica's own view, when no quorum answered in time).
 	Membership string
-	Leader     uint64 // 0 when this node knows no leader
+	Leader     uint64 // the leader's replica id; 0 when this node knows no leader
 	Term       uint64
 	Applied    uint64 // raft index this node's replica has applied
 }
@@ -78,7 +80,7 @@ func (h *Host) Status(ctx context.Context) ClusterStatus {
 			replicas, how := local[shard], "local"
 			var nonVoting map[uint64]string
 			if localNV[shard] {
-				nonVoting = map[uint64]string{h.cfg.NodeID: h.cfg.RaftAddr}
+				nonVoting = map[uint64]string{h.ReplicaOf(shard): h.cfg.RaftAddr}
 			}
 			if m, err := h.nh.SyncGetShardMembership(mctx, shard); err == nil {
 				replicas, nonVoting, how = m.Nodes, m.NonVotings, "quorum"
@@ -91,7 +93,7 @@ func (h *Host) Status(ctx context.Context) ClusterStatus {
 	wg.Wait()
 	for _, st := range out.Shards {
 		for _, m := range append(st.Replicas, st.NonVoting...) {
-			nodes[m.ID] = m.RaftAddr
+			nodes[m.Node] = m.RaftAddr
 		}
 	}
 	out.Nodes = members(nodes)
@@ -101,7 +103,7 @@ func (h *Host) Status(ctx context.Context) ClusterStatus {
 func members(m map[uint64]string) []Member {
 	out := make([]Member, 0, len(m))
 	for id, addr := range m {
-		out = append(out, Member{ID: id, RaftAddr: addr})
+		out = append(out, Member{ID: id, Node: NodeOf(id), RaftAddr: addr})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -120,7 +122,7 @@ func (h *Host) Drain(ctx context.Context) (int, error) {
 		voters = h.localVoters()
 	)
 	for _, s := range h.ShardIDs() {
-		if leader, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok || leader != h.cfg.NodeID {
+		if leader, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok || leader != h.ReplicaOf(s) {
 			continue
 		}
 		others := voters[s]
@@ -154,7 +156,8 @@ func (h *Host) transfer(ctx context.Context, shard uint64, targets []uint64) err
 			continue
 		}
 		tctx, cancel := context.WithTimeout(ctx, per)
-		err := h.pollLeader(tctx, shard, func(leader uint64) bool { return leader != h.cfg.NodeID })
+		self := h.ReplicaOf(shard)
+		err := h.pollLeader(tctx, shard, func(leader uint64) bool { return leader != self })
 		cancel()
 		if err == nil {
 			h.log.Info("leadership handed over", "shard", shard, "to", target)
@@ -198,7 +201,7 @@ func (h *Host) localVoters() map[uint64][]uint64 {
 	}
 	for _, si := range nhi.ShardInfoList {
 		for id := range si.Replicas {
-			if id != h.cfg.NodeID {
+			if id != si.ReplicaID {
 				out[si.ShardID] = append(out[si.ShardID], id)
 			}
 		}
@@ -218,8 +221,8 @@ func validateMembers(members map[uint64]string, id uint64, addr string) []error 
 	slices.Sort(ids)
 	for _, m := range ids {
 		a := members[m]
-		if m == 0 {
-			errs = append(errs, fmt.Errorf("initial member id must be > 0 (address %q)", a))
+		if m == 0 || m > MaxNodeID {
+			errs = append(errs, fmt.Errorf("initial member id must be in 1..%d, got %d (address %q)", uint64(MaxNodeID), m, a))
 		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("initial member %d: address %q: %v", m, a, err))

@@ -21,7 +21,7 @@ import (
 // Config configures a Host. The zero value of every field but NodeID, RaftAddr, Dir and
 // NewStateMachine means its default.
 type Config struct {
-	NodeID   uint64 // this node's replica id, > 0
+	NodeID   uint64 // this node's id, 1..MaxNodeID: its replica id in every shard it joins first
 	RaftAddr string // host:port peers dial; raft also binds to it unless RaftListenAddr is set
 	Dir      string // directory for the raft log (created)
 	Shards   int    // raft groups; shard ids are 1..Shards (default 4)
@@ -110,8 +110,8 @@ func (c *Config) setDefaults() {
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.NodeID == 0 {
-		errs = append(errs, errors.New("node id must be > 0"))
+	if c.NodeID == 0 || c.NodeID > MaxNodeID {
+		errs = append(errs, fmt.Errorf("node id must be in 1..%d", uint64(MaxNodeID)))
 	}
 	if c.RaftAddr == "" {
 		errs = append(errs, errors.New("raft address is required"))
@@ -156,6 +156,7 @@ type Host struct {
 	// leaderSeen is, per shard, when a leader was last known here (unix nanoseconds),
 	// kept by watchLeaders: a shard leaderless for long refuses at once.
 	leaderSeen map[uint64]*atomic.Int64
+	rejoinMu   sync.Mutex // one Rejoin at a time
 	metrics    *metrics
 	log        *slog.Logger
 
@@ -203,36 +204,48 @@ func Open(cfg Config) (*Host, error) {
 	for id, addr := range cfg.InitialMembers {
 		members[id] = addr
 	}
-	// start runs this node's replica of shard: as a member of a new shard (members), as a
-	// restarted replica (its raft data exists), or joining a running shard (cfg.Join).
+	recs, err := h.loadReplicaRecords()
+	if err != nil {
+		nh.Close()
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	// start runs this node's replica of shard: restarted (its raft data exists), joining
+	// a running shard (cfg.Join, or a rejoin under a new replica id that a crash
+	// interrupted), or as a member of a new shard (InitialMembers). A replica that joined
+	// restarts as non-voting: raft replays its admission as a non-voting replica, and
+	// its promotion when there was one.
 	start := func(shard uint64, rc config.Config, startReplica func(map[uint64]dragonboat.Target, bool, config.Config) error) error {
-		ms, join := members, false
-		if nh.HasNodeInfo(shard, cfg.NodeID) {
-			ms = nil
-		} else if cfg.Join {
-			ms, join, rc.IsNonVoting = nil, true, true
+		rec, known := recs[shard]
+		switch {
+		case nh.HasNodeInfo(shard, rc.ReplicaID):
+			rc.IsNonVoting = rec.Joined || (!known && cfg.Join)
+			return startReplica(nil, false, rc)
+		case rc.ReplicaID != cfg.NodeID || cfg.Join:
+			recs[shard] = replicaRecord{ID: rc.ReplicaID, Joined: true}
+			if err := h.saveReplicaRecords(recs); err != nil {
+				return err
+			}
+			rc.IsNonVoting = true
+			return startReplica(nil, true, rc)
+		default:
+			return startReplica(members, false, rc)
 		}
-		return startReplica(ms, join, rc)
 	}
 	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
 		shard := s
-		rc := config.Config{
-			ReplicaID:          cfg.NodeID,
-			ShardID:            shard,
-			CheckQuorum:        true,
-			PreVote:            true,
-			ElectionRTT:        cfg.ElectionRTT,
-			HeartbeatRTT:       cfg.HeartbeatRTT,
-			SnapshotEntries:    cfg.SnapshotEntries,
-			CompactionOverhead: cfg.SnapshotEntries / 2,
+		rid := cfg.NodeID
+		if r, ok := recs[shard]; ok && NodeOf(r.ID) == cfg.NodeID {
+			rid = r.ID
 		}
+		h.removeStaleReplicaData(shard, rid)
 		rep := &replica{}
+		rep.id.Store(rid)
 		h.shards[shard] = rep
-		create := func(uint64, uint64) sm.IOnDiskStateMachine {
-			return &adapter{sm: cfg.NewStateMachine(shard), applied: &rep.applied}
-		}
-		err := start(shard, rc, func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
-			return nh.StartOnDiskReplica(ms, join, create, rc)
+		// A replica under a later generation of the node id that has no raft data yet
+		// keeps what the node's earlier replica applied (see adapter.fresh).
+		fresh := rid != cfg.NodeID && !nh.HasNodeInfo(shard, rid)
+		err := start(shard, h.replicaConfig(shard, rid), func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return nh.StartOnDiskReplica(ms, join, h.createFunc(shard, rep, fresh), rc)
 		})
 		if err != nil {
 			nh.Close()
@@ -247,6 +260,7 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.Meta != nil {
 		rep := &replica{}
+		rep.id.Store(cfg.NodeID)
 		h.shards[MetaShard] = rep
 		rc := config.Config{
 			ReplicaID: cfg.NodeID, ShardID: MetaShard, CheckQuorum: true, PreVote: true,
@@ -330,7 +344,9 @@ func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
 			h.metrics.readBarrier.Observe(time.Since(start).Seconds())
 			return nil
 		}
-		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) && !leaderChanged {
+		// ErrShardNotFound: the replica is restarting under a new id (Rejoin).
+		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) && !leaderChanged &&
+			!errors.Is(err, dragonboat.ErrShardNotFound) {
 			return fmt.Errorf("log: read barrier shard %d: %w", shard, err)
 		}
 		if ctx.Err() != nil {
@@ -407,7 +423,7 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 		}
 		// Dropped before raft took it: safe to retry. Anything else may have been proposed.
 		retry := errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady) ||
-			errors.Is(err, dragonboat.ErrShardNotInitialized)
+			errors.Is(err, dragonboat.ErrShardNotInitialized) || errors.Is(err, dragonboat.ErrShardNotFound)
 		if !retry {
 			h.metrics.proposeErrors.WithLabelValues("indeterminate").Inc()
 			return nil, fmt.Errorf("%w: shard %d: %v", ErrIndeterminate, shard, err)

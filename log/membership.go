@@ -25,6 +25,43 @@ func (m Membership) Has(id uint64) bool {
 	return v || nv
 }
 
+// ReplicaOf returns node's replica in the shard (a voter or not) and whether it has one.
+func (m Membership) ReplicaOf(node uint64) (uint64, bool) {
+	for id := range m.Voters {
+		if NodeOf(id) == node {
+			return id, true
+		}
+	}
+	for id := range m.NonVoting {
+		if NodeOf(id) == node {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// VoterOf returns node's voting replica in the shard and whether it has one.
+func (m Membership) VoterOf(node uint64) (uint64, bool) {
+	for id := range m.Voters {
+		if NodeOf(id) == node {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// NextReplica returns the replica id node would join the shard under: its id of the
+// generation after the last one removed from the shard (ReplicaID(node, 0) when none was).
+func (m Membership) NextReplica(node uint64) uint64 {
+	next := ReplicaID(node, 0)
+	for _, id := range m.Removed {
+		if NodeOf(id) == node && id >= next {
+			next = ReplicaID(node, GenOf(id)+1)
+		}
+	}
+	return next
+}
+
 // ShardIDs returns every raft group this host runs: the data shards, then the meta shard
 // when there is one.
 func (h *Host) ShardIDs() []uint64 {

@@ -87,10 +87,18 @@ func decodeFrame(b []byte) ([][]byte, error) {
 type adapter struct {
 	sm      StateMachine
 	applied *atomic.Uint64 // the last raft index applied, for Status
+	// fresh marks a replica that joins its shard under a new replica id (Host.Rejoin)
+	// while its state machine keeps what an earlier replica of this node applied: raft
+	// must see a new replica at index 0, so Open reports 0 and the entries up to what the
+	// state already holds (skip) are passed over instead of applied twice. Until then the
+	// replica reports 0 applied, so it never counts as caught up.
+	fresh bool
+	skip  uint64
 }
 
 // replica is what the Host keeps of its replica of one shard.
 type replica struct {
+	id      atomic.Uint64 // the replica id this node runs, see ReplicaID
 	applied atomic.Uint64
 }
 
@@ -98,11 +106,35 @@ var _ sm.IOnDiskStateMachine = (*adapter)(nil)
 
 func (a *adapter) Open(_ <-chan struct{}) (uint64, error) {
 	idx, err := a.sm.Open()
+	if a.fresh {
+		a.skip = idx
+		a.applied.Store(0)
+		return 0, err
+	}
 	a.applied.Store(idx)
 	return idx, err
 }
 
 func (a *adapter) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	if a.skip > 0 {
+		n := 0
+		for n < len(ents) && ents[n].Index <= a.skip {
+			ents[n].Result = sm.Result{} // no proposal of this replica awaits it
+			n++
+		}
+		if n == len(ents) {
+			return ents, nil
+		}
+		a.skip = 0
+		if _, err := a.update(ents[n:]); err != nil {
+			return nil, err
+		}
+		return ents, nil
+	}
+	return a.update(ents)
+}
+
+func (a *adapter) update(ents []sm.Entry) ([]sm.Entry, error) {
 	batch := make([]Entry, len(ents))
 	for i, e := range ents {
 		cmds, err := decodeFrame(e.Cmd)
@@ -138,6 +170,7 @@ func (a *adapter) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
 	if err := a.sm.RecoverFromSnapshot(r, done); err != nil {
 		return err
 	}
+	a.skip = 0 // the state is now exactly the snapshot's
 	// The snapshot moved the replica's applied index: report the new one (Status, probes).
 	idx, err := a.sm.Open()
 	if err == nil {

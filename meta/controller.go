@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -95,7 +96,7 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 		lastSeen: map[uint64]time.Time{},
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_cluster_membership_changes_total",
-			Help: "Membership changes the controller made, by kind (add_non_voting, promote, remove, transfer_leader, mark_removed) and outcome.",
+			Help: "Membership changes the controller made, by kind (add_non_voting, new_replica_id, promote, move_vote, remove, remove_vote, transfer_leader, mark_removed) and outcome.",
 		}, []string{"kind", "outcome"}),
 		dead: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aerolith_cluster_unreachable_nodes",
@@ -180,8 +181,8 @@ func (c *Controller) round(ctx context.Context) {
 	c.mu.Unlock()
 	c.dead.Set(float64(unreachable))
 
-	held := map[uint64]bool{} // nodes that still hold a replica somewhere
-	voterSlots := map[uint64]int{}
+	held := map[uint64]bool{}      // nodes that still hold a replica somewhere
+	voterSlots := map[uint64]int{} // data-shard votes per node
 	members := map[uint64]log.Membership{}
 	for _, shard := range c.cfg.Host.ShardIDs() {
 		m, err := c.cfg.Host.Membership(ctx, shard)
@@ -190,22 +191,32 @@ func (c *Controller) round(ctx context.Context) {
 			continue
 		}
 		members[shard] = m
+		if shard == log.MetaShard {
+			continue
+		}
 		for id := range m.Voters {
-			voterSlots[id]++
+			voterSlots[log.NodeOf(id)]++
 		}
 	}
+	acted := false
 	for _, shard := range c.cfg.Host.ShardIDs() {
 		m, ok := members[shard]
 		if !ok {
 			continue
 		}
-		c.reconcile(ctx, st, shard, m, probes, self, dead, voterSlots)
+		if c.reconcile(ctx, st, shard, m, probes, self, dead, voterSlots) {
+			acted = true
+		}
 		for id := range m.Voters {
-			held[id] = true
+			held[log.NodeOf(id)] = true
 		}
 		for id := range m.NonVoting {
-			held[id] = true
+			held[log.NodeOf(id)] = true
 		}
+	}
+	// Spread the votes once every shard has what it should: one vote moves per round.
+	if !acted && len(members) == len(c.cfg.Host.ShardIDs()) {
+		c.balanceVotes(ctx, st, members, probes, self, dead)
 	}
 	// A node that is leaving, or dead with every replica re-created elsewhere, and holds
 	// no replica any more is removed for good.
@@ -242,47 +253,73 @@ func wantVoters(rf, active int) int {
 	return max(n, 1)
 }
 
+// reconcile makes at most one membership change in shard, and reports whether it tried
+// one. Replica ids are per node and generation (log.ReplicaID); nodes are compared by id.
 func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m log.Membership,
-	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) {
-	removed := func(id uint64) bool { return slices.Contains(m.Removed, id) }
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) bool {
 	// Every active node holds a replica of every shard: add the missing ones as
-	// non-voting. They catch up from the leader and serve local reads.
+	// non-voting. They catch up from the leader and serve local reads. A node whose
+	// replica was removed from the shard (its vote moved away) comes back under the next
+	// generation of its id, recorded in the meta state first so that it restarts its
+	// replica under that id.
 	for _, n := range st.Nodes {
-		if n.State == Active && !dead[n.ID] && !m.Has(n.ID) && !removed(n.ID) {
-			c.change(ctx, "add_non_voting", shard, n.ID, func() error {
-				return c.cfg.Host.AddNonVoting(ctx, shard, n.ID, n.RaftAddr)
-			})
-			return
+		if n.State != Active || dead[n.ID] {
+			continue
 		}
+		if _, ok := m.ReplicaOf(n.ID); ok {
+			continue
+		}
+		rid := m.NextReplica(n.ID)
+		if log.GenOf(rid) > 0 {
+			if shard == log.MetaShard {
+				continue // meta replicas keep the node id: they never lose a vote to a move
+			}
+			if st.ReplicaOf(shard, n.ID) != rid {
+				c.change(ctx, "new_replica_id", shard, n.ID, func() error {
+					_, err := Propose(ctx, c.cfg.Host, Command{Op: "replica", Shard: shard, ID: n.ID, Replica: rid})
+					return err
+				})
+				return true
+			}
+		}
+		c.change(ctx, "add_non_voting", shard, n.ID, func() error {
+			return c.cfg.Host.AddNonVoting(ctx, shard, rid, n.RaftAddr)
+		})
+		return true
 	}
 	active := len(st.activeIDs())
 	want := wantVoters(st.RF(), active)
-	var good, bad []uint64
+	var good, bad []uint64       // nodes
+	voter := map[uint64]uint64{} // node → its voting replica
 	for id := range m.Voters {
-		n, ok := st.Node(id)
-		if ok && n.State == Active && !dead[id] {
-			good = append(good, id)
+		node := log.NodeOf(id)
+		voter[node] = id
+		n, ok := st.Node(node)
+		if ok && n.State == Active && !dead[node] {
+			good = append(good, node)
 		} else {
-			bad = append(bad, id)
+			bad = append(bad, node)
 		}
 	}
 	slices.Sort(good)
 	slices.Sort(bad)
+	leader, hasLeader := c.cfg.Host.Leader(shard)
 	if len(good) < want {
-		if id, ok := c.candidate(st, shard, m, probes, self, dead, voterSlots); ok {
-			n, _ := st.Node(id)
-			if c.change(ctx, "promote", shard, id, func() error { return c.cfg.Host.Promote(ctx, shard, id, n.RaftAddr) }) {
-				voterSlots[id]++
-				c.place(ctx, st, shard, append(good, id))
+		if rid, ok := c.candidate(st, shard, m, probes, self, dead, voterSlots); ok {
+			node := log.NodeOf(rid)
+			n, _ := st.Node(node)
+			if c.change(ctx, "promote", shard, node, func() error { return c.cfg.Host.Promote(ctx, shard, rid, n.RaftAddr) }) {
+				voterSlots[node]++
+				c.place(ctx, st, shard, append(good, node))
 			}
-			return
+			return true
 		}
 	}
 	// A voter on a node that is leaving or dead goes once the good voters alone reach what
 	// the shard should have — or, for a leaving node, when no replacement can be had and
 	// the others still form a majority of what is left.
-	for _, id := range bad {
-		n, known := st.Node(id)
+	for _, node := range bad {
+		n, known := st.Node(node)
 		if !known {
 			continue // a voter that has not registered yet is never removed
 		}
@@ -290,67 +327,208 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		if !replaceable && !(n.State != Active && len(good) >= 1) {
 			continue
 		}
-		if leader, ok := c.cfg.Host.Leader(shard); ok && leader == id && len(good) > 0 {
-			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.cfg.Host.TransferLeader(ctx, shard, good[0]) })
-			return
+		if hasLeader && leader == voter[node] && len(good) > 0 {
+			to := voter[good[0]]
+			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.cfg.Host.TransferLeader(ctx, shard, to) })
+			return true
 		}
-		if c.change(ctx, "remove", shard, id, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) }) {
-			voterSlots[id]--
+		if node == c.cfg.Prober.Self {
+			c.handOffMeta(ctx, st, dead)
+			return true
+		}
+		if c.change(ctx, "remove", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
+			voterSlots[node]--
 			c.place(ctx, st, shard, good)
 		}
-		return
+		return true
+	}
+	// More good voters than the shard should have (the replication factor was lowered, or
+	// balanceVotes promoted a node with few votes): the vote of the node holding the most
+	// goes. That node keeps the shard: the next round adds it back as non-voting, under
+	// a new replica id. The meta shard keeps its voters.
+	if len(good) > want && len(bad) == 0 && shard != log.MetaShard {
+		node := good[0]
+		for _, g := range good[1:] {
+			if voterSlots[g] > voterSlots[node] || (voterSlots[g] == voterSlots[node] && g > node) {
+				node = g
+			}
+		}
+		if hasLeader && leader == voter[node] {
+			to := good[0]
+			for _, g := range good {
+				if g != node && (to == node || voterSlots[g] < voterSlots[to]) {
+					to = g
+				}
+			}
+			rid := voter[to]
+			c.change(ctx, "transfer_leader", shard, to, func() error { return c.cfg.Host.TransferLeader(ctx, shard, rid) })
+			return true
+		}
+		if node == c.cfg.Prober.Self {
+			c.handOffMeta(ctx, st, dead)
+			return true
+		}
+		if c.change(ctx, "remove_vote", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
+			voterSlots[node]--
+			c.place(ctx, st, shard, slices.DeleteFunc(slices.Clone(good), func(g uint64) bool { return g == node }))
+		}
+		return true
 	}
 	// Non-voting replicas of nodes that are leaving or dead go at once.
 	for id := range m.NonVoting {
-		n, ok := st.Node(id)
-		if !ok || n.State != Active || dead[id] {
-			c.change(ctx, "remove", shard, id, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) })
-			return
+		node := log.NodeOf(id)
+		n, ok := st.Node(node)
+		if !ok || n.State != Active || dead[node] {
+			if node == c.cfg.Prober.Self {
+				c.handOffMeta(ctx, st, dead)
+				return true
+			}
+			c.change(ctx, "remove", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) })
+			return true
 		}
 	}
 	if !slices.Equal(st.Placement[shard], good) && len(bad) == 0 {
 		c.place(ctx, st, shard, good)
 	}
+	return false
+}
+
+// handOffMeta moves the meta shard's leadership to another voter of it, on an active,
+// reachable node. The controller runs on the meta leader and sees a shard only through
+// its own replica of it, so it never removes its own node's replica of a shard: the
+// next meta leader does.
+func (c *Controller) handOffMeta(ctx context.Context, st State, dead map[uint64]bool) {
+	m, err := c.cfg.Host.Membership(ctx, log.MetaShard)
+	if err != nil {
+		return
+	}
+	var to uint64
+	for _, id := range slices.Sorted(maps.Keys(m.Voters)) {
+		n, ok := st.Node(log.NodeOf(id))
+		if id != c.cfg.Prober.Self && ok && n.State == Active && !dead[n.ID] {
+			to = id
+			break
+		}
+	}
+	if to == 0 {
+		return
+	}
+	c.change(ctx, "transfer_leader", log.MetaShard, log.NodeOf(to), func() error {
+		return c.cfg.Host.TransferLeader(ctx, log.MetaShard, to)
+	})
 }
 
 // candidate picks the non-voting replica to promote in shard: on an active, reachable
-// node, caught up with this node's replica, holding the fewest votes elsewhere.
+// node, caught up with this node's replica, on the node holding the fewest votes
+// elsewhere. It returns the replica id.
 func (c *Controller) candidate(st State, shard uint64, m log.Membership, probes map[uint64]Probe,
 	self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) (uint64, bool) {
 	var best uint64
 	found := false
 	for id := range m.NonVoting {
-		n, ok := st.Node(id)
-		p, reached := probes[id]
-		if !ok || n.State != Active || dead[id] || !reached {
+		node := log.NodeOf(id)
+		if !c.caughtUp(st, shard, node, probes, self, dead) {
 			continue
 		}
-		if p.Applied[shard]+c.cfg.CatchUpSlack < self[shard] {
-			continue
-		}
-		if !found || voterSlots[id] < voterSlots[best] || (voterSlots[id] == voterSlots[best] && id < best) {
+		b := log.NodeOf(best)
+		if !found || voterSlots[node] < voterSlots[b] || (voterSlots[node] == voterSlots[b] && node < b) {
 			best, found = id, true
 		}
 	}
 	return best, found
 }
 
+// caughtUp reports whether node is active, reachable and its replica of shard trails
+// this node's by at most CatchUpSlack entries.
+func (c *Controller) caughtUp(st State, shard, node uint64, probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool) bool {
+	n, ok := st.Node(node)
+	p, reached := probes[node]
+	if !ok || n.State != Active || dead[node] || !reached {
+		return false
+	}
+	return p.Applied[shard]+c.cfg.CatchUpSlack >= self[shard]
+}
+
+// balanceVotes moves one data-shard vote from the active node holding the most to the one
+// holding the fewest, when they differ by two or more (a node joined a cluster whose
+// shards already had their voters): it promotes the second's caught-up non-voting
+// replica in a shard where the first votes, and the next rounds take the surplus vote
+// from the node holding the most (reconcile). It waits until every active node holds a
+// replica of every shard, so one move finishes before the next starts.
+func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uint64]log.Membership,
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool) bool {
+	slots := map[uint64]int{}
+	for _, n := range st.Nodes {
+		if n.State == Active && !dead[n.ID] {
+			slots[n.ID] = 0
+		}
+	}
+	if len(slots) < 2 {
+		return false
+	}
+	shards := slices.Sorted(maps.Keys(members))
+	for _, shard := range shards {
+		if shard == log.MetaShard {
+			continue
+		}
+		m := members[shard]
+		for node := range slots {
+			if _, ok := m.ReplicaOf(node); !ok {
+				return false
+			}
+		}
+		for id := range m.Voters {
+			if _, ok := slots[log.NodeOf(id)]; ok {
+				slots[log.NodeOf(id)]++
+			}
+		}
+	}
+	var most, least uint64
+	for _, node := range slices.Sorted(maps.Keys(slots)) {
+		if most == 0 || slots[node] > slots[most] {
+			most = node
+		}
+		if least == 0 || slots[node] < slots[least] {
+			least = node
+		}
+	}
+	if slots[most]-slots[least] < 2 {
+		return false
+	}
+	for _, shard := range shards {
+		m := members[shard]
+		if shard == log.MetaShard {
+			continue
+		}
+		if _, ok := m.VoterOf(most); !ok {
+			continue
+		}
+		rid, ok := m.ReplicaOf(least)
+		if _, votes := m.VoterOf(least); !ok || votes || !c.caughtUp(st, shard, least, probes, self, dead) {
+			continue
+		}
+		n, _ := st.Node(least)
+		return c.change(ctx, "move_vote", shard, least, func() error { return c.cfg.Host.Promote(ctx, shard, rid, n.RaftAddr) })
+	}
+	return false
+}
+
 // balanceLeaders moves one data shard's leadership from the voter that leads the most
 // shards to the one that leads the fewest, when they differ by two or more.
 func (c *Controller) balanceLeaders(ctx context.Context, members map[uint64]log.Membership, dead map[uint64]bool) bool {
-	leads := map[uint64][]uint64{}
+	leads := map[uint64][]uint64{} // node → the shards it leads
 	candidates := map[uint64]bool{}
 	for shard, m := range members {
 		if shard == log.MetaShard {
 			continue
 		}
 		for id := range m.Voters {
-			if !dead[id] {
-				candidates[id] = true
+			if !dead[log.NodeOf(id)] {
+				candidates[log.NodeOf(id)] = true
 			}
 		}
 		if l, ok := c.cfg.Host.Leader(shard); ok {
-			leads[l] = append(leads[l], shard)
+			leads[log.NodeOf(l)] = append(leads[log.NodeOf(l)], shard)
 		}
 	}
 	var most, least uint64
@@ -367,8 +545,8 @@ func (c *Controller) balanceLeaders(ctx context.Context, members map[uint64]log.
 	}
 	shards := slices.Sorted(slices.Values(leads[most]))
 	for _, shard := range shards {
-		if _, ok := members[shard].Voters[least]; ok {
-			c.change(ctx, "transfer_leader", shard, least, func() error { return c.cfg.Host.TransferLeader(ctx, shard, least) })
+		if rid, ok := members[shard].VoterOf(least); ok {
+			c.change(ctx, "transfer_leader", shard, least, func() error { return c.cfg.Host.TransferLeader(ctx, shard, rid) })
 			return true
 		}
 	}

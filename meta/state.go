@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
+
+	"github.com/aerolithsdb/aerolith/log"
 )
 
 // NodeState is where a node is in its life in the cluster.
@@ -34,6 +37,11 @@ type State struct {
 	ReplicationFactor int `json:"replication_factor"`
 	// Placement is the controller's target: shard → the nodes that should vote in it.
 	Placement map[uint64][]uint64 `json:"placement"`
+	// Replicas holds, per shard, the replica id of each node whose replica there is not
+	// of generation 0 (see log.ReplicaID): a node whose vote in a shard was taken away
+	// keeps the shard as a non-voting replica under the next generation, and restarts its
+	// replica under the id recorded here.
+	Replicas map[uint64]map[uint64]uint64 `json:"replicas,omitempty"`
 	// Shipped is the replication shipper's progress (a change-feed resume token up to
 	// which Kafka acknowledged every local event), kept here so that whichever node ships
 	// next resumes from it.
@@ -50,6 +58,14 @@ func (s State) Node(id uint64) (Node, bool) {
 		return Node{}, false
 	}
 	return s.Nodes[i], true
+}
+
+// ReplicaOf returns the replica id node runs, or should run, in shard.
+func (s State) ReplicaOf(shard, node uint64) uint64 {
+	if id, ok := s.Replicas[shard][node]; ok {
+		return id
+	}
+	return log.ReplicaID(node, 0)
 }
 
 // RF returns the replication factor in force.
@@ -72,7 +88,7 @@ func cmpU64(a, b uint64) int {
 
 // Command is one change to the state, as proposed to the meta shard.
 type Command struct {
-	Op    string    `json:"op"` // "register", "state", "rf", "place", "shipped"
+	Op    string    `json:"op"` // "register", "state", "rf", "place", "replica", "shipped"
 	Node  Node      `json:"node,omitempty"`
 	ID    uint64    `json:"id,omitempty"`
 	State NodeState `json:"state,omitempty"`
@@ -80,6 +96,8 @@ type Command struct {
 	Shard uint64    `json:"shard,omitempty"`
 	Nodes []uint64  `json:"nodes,omitempty"`
 	Token string    `json:"token,omitempty"`
+	// Replica is the replica id ("replica": node ID's new replica of Shard).
+	Replica uint64 `json:"replica,omitempty"`
 }
 
 // Result is what applying a Command returned: empty Error means it took effect.
@@ -110,6 +128,12 @@ func (m *Machine) State() State {
 		Placement: make(map[uint64][]uint64, len(m.st.Placement)), Shipped: m.st.Shipped}
 	for k, v := range m.st.Placement {
 		out.Placement[k] = slices.Clone(v)
+	}
+	if len(m.st.Replicas) > 0 {
+		out.Replicas = make(map[uint64]map[uint64]uint64, len(m.st.Replicas))
+		for k, v := range m.st.Replicas {
+			out.Replicas[k] = maps.Clone(v)
+		}
 	}
 	return out
 }
@@ -190,6 +214,25 @@ func (m *Machine) apply(c Command) Result {
 		return Result{}
 	case "place":
 		m.st.Placement[c.Shard] = slices.Sorted(slices.Values(c.Nodes))
+		return Result{}
+	case "replica":
+		if log.NodeOf(c.Replica) != c.ID || c.Shard == 0 {
+			return Result{Error: fmt.Sprintf("replica %d does not belong to node %d", c.Replica, c.ID)}
+		}
+		if _, ok := m.st.Node(c.ID); !ok {
+			return Result{Error: fmt.Sprintf("node %d is not a member", c.ID)}
+		}
+		cur := m.st.ReplicaOf(c.Shard, c.ID)
+		if log.GenOf(c.Replica) < log.GenOf(cur) {
+			return Result{Error: fmt.Sprintf("node %d already runs replica %d of shard %d, later than %d", c.ID, cur, c.Shard, c.Replica)}
+		}
+		if m.st.Replicas == nil {
+			m.st.Replicas = map[uint64]map[uint64]uint64{}
+		}
+		if m.st.Replicas[c.Shard] == nil {
+			m.st.Replicas[c.Shard] = map[uint64]uint64{}
+		}
+		m.st.Replicas[c.Shard][c.ID] = c.Replica
 		return Result{}
 	case "shipped":
 		m.st.Shipped = c.Token

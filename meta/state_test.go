@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aerolithsdb/aerolith/log"
 )
 
 func apply(t *testing.T, m *Machine, c Command) Result {
@@ -57,6 +59,30 @@ func TestMachineMembership(t *testing.T) {
 	}
 	if p := m.State().Placement[1]; len(p) != 1 || p[0] != 1 {
 		t.Errorf("placement after removal: %v", p)
+	}
+
+	// A node's replica of a shard moves to later generations only.
+	if got := m.State().ReplicaOf(3, 1); got != 1 {
+		t.Errorf("replica of node 1 in shard 3 before any move: %d, want 1", got)
+	}
+	gen1, gen2 := log.ReplicaID(1, 1), log.ReplicaID(1, 2)
+	for _, c := range []Command{
+		{Op: "replica", Shard: 3, ID: 1, Replica: log.ReplicaID(2, 1)}, // another node's id
+		{Op: "replica", Shard: 3, ID: 7, Replica: log.ReplicaID(7, 1)}, // not a member
+		{Op: "replica", Shard: 0, ID: 1, Replica: gen1},                // no shard
+	} {
+		if r := apply(t, m, c); r.Error == "" {
+			t.Errorf("%+v: accepted, want a refusal", c)
+		}
+	}
+	if r := apply(t, m, Command{Op: "replica", Shard: 3, ID: 1, Replica: gen2}); r.Error != "" {
+		t.Fatalf("replica gen 2: %+v", r)
+	}
+	if r := apply(t, m, Command{Op: "replica", Shard: 3, ID: 1, Replica: gen1}); r.Error == "" {
+		t.Errorf("going back to generation 1 was accepted")
+	}
+	if got := m.State().ReplicaOf(3, 1); got != gen2 {
+		t.Errorf("replica of node 1 in shard 3: %d, want %d", got, gen2)
 	}
 
 	// Save and Recover give the same state.

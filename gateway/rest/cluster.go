@@ -20,11 +20,14 @@ type clusterNode struct {
 }
 
 type clusterReplica struct {
-	ID       uint64  `json:"id"`
-	RaftAddr string  `json:"raft_addr"`
-	Applied  *uint64 `json:"applied,omitempty"` // absent when the node did not answer
-	Lag      *uint64 `json:"lag,omitempty"`     // entries behind the leader's replica
-	Self     bool    `json:"self,omitempty"`
+	ID uint64 `json:"id"` // the node
+	// ReplicaID is the replica's raft id when it is not the node id: the node rejoined the
+	// shard after its vote moved away.
+	ReplicaID uint64  `json:"replica_id,omitempty"`
+	RaftAddr  string  `json:"raft_addr"`
+	Applied   *uint64 `json:"applied,omitempty"` // absent when the node did not answer
+	Lag       *uint64 `json:"lag,omitempty"`     // entries behind the leader's replica
+	Self      bool    `json:"self,omitempty"`
 }
 
 type clusterShard struct {
@@ -34,7 +37,7 @@ type clusterShard struct {
 	NonVoting  []clusterReplica `json:"non_voting"`
 	Placement  []uint64         `json:"placement,omitempty"` // the voters the controller aims for
 	Membership string           `json:"membership"`          // "quorum" or "local"
-	Leader     uint64           `json:"leader"`              // 0: no leader known here
+	Leader     uint64           `json:"leader"`              // the leader's node; 0: no leader known here
 	Term       uint64           `json:"term"`
 	Applied    uint64           `json:"applied"` // raft index this node's replica has applied
 }
@@ -68,14 +71,18 @@ func (s *Server) cluster(c *fiber.Ctx) error {
 	}
 	for _, sh := range v.Shards {
 		var leaderApplied *uint64
-		if a, ok := v.Applied[sh.Leader][sh.Shard]; ok {
+		leader := log.NodeOf(sh.Leader)
+		if a, ok := v.Applied[leader][sh.Shard]; ok {
 			leaderApplied = &a
 		}
 		replicas := func(ms []log.Member) []clusterReplica {
 			out := make([]clusterReplica, 0, len(ms))
 			for _, m := range ms {
-				rep := clusterReplica{ID: m.ID, RaftAddr: m.RaftAddr, Self: m.ID == v.NodeID}
-				if a, ok := v.Applied[m.ID][sh.Shard]; ok {
+				rep := clusterReplica{ID: m.Node, RaftAddr: m.RaftAddr, Self: m.Node == v.NodeID}
+				if m.ID != m.Node {
+					rep.ReplicaID = m.ID
+				}
+				if a, ok := v.Applied[m.Node][sh.Shard]; ok {
 					rep.Applied = &a
 					if leaderApplied != nil {
 						lag := *leaderApplied - min(a, *leaderApplied)
@@ -88,7 +95,7 @@ func (s *Server) cluster(c *fiber.Ctx) error {
 		}
 		r.Shards = append(r.Shards, clusterShard{Shard: sh.Shard, Meta: sh.Shard == log.MetaShard,
 			Replicas: replicas(sh.Replicas), NonVoting: replicas(sh.NonVoting), Placement: v.Placement[sh.Shard],
-			Membership: sh.Membership, Leader: sh.Leader, Term: sh.Term, Applied: sh.Applied})
+			Membership: sh.Membership, Leader: leader, Term: sh.Term, Applied: sh.Applied})
 	}
 	return c.JSON(r)
 }

@@ -1,0 +1,286 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/meta"
+)
+
+// probeServer answers the controller's probes (GET /v1/cluster/local) for the node whose
+// DB is stored in d, on a loopback port, as the REST gateway does.
+func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		db := d.Load()
+		if r.URL.Path != meta.LocalPath || db == nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		p := db.LocalApplied()
+		applied := map[string]uint64{}
+		for s, a := range p.Applied {
+			applied[strconv.FormatUint(s, 10)] = a
+		}
+		json.NewEncoder(w).Encode(map[string]any{"node": p.Node, "applied": applied})
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// votes counts, from a node's view of the cluster, each node's votes in the data shards
+// and whether every node in nodes holds a replica of every shard. It reports false when
+// a shard's membership was not confirmed by its quorum.
+func votes(v ClusterView, nodes []uint64) (map[uint64]int, bool) {
+	out := map[uint64]int{}
+	for _, sh := range v.Shards {
+		if sh.Membership != "quorum" {
+			return nil, false
+		}
+		has := map[uint64]bool{}
+		for _, m := range sh.Replicas {
+			has[m.Node] = true
+			if sh.Shard != log.MetaShard {
+				out[m.Node]++
+			}
+		}
+		for _, m := range sh.NonVoting {
+			has[m.Node] = true
+		}
+		for _, n := range nodes {
+			if !has[n] {
+				return nil, false
+			}
+		}
+	}
+	return out, true
+}
+
+// TestClusterVotesMoveToJoiningNode joins a fourth node to a three-node cluster whose
+// shards already have their three voters, and checks that votes move to it (promote it,
+// remove a voter elsewhere, which rejoins as non-voting under a new replica id) until
+// every node holds a replica of every shard and votes are spread evenly; that every node
+// still serves linearizable reads and writes; that the replicas agree; and that a node
+// restarted after rejoining comes back under its new replica id.
+func TestClusterVotesMoveToJoiningNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four raft nodes")
+	}
+	const shards = 4
+	members := map[uint64]string{}
+	ptrs := map[uint64]*atomic.Pointer[DB]{}
+	https := map[uint64]string{}
+	dirs := map[uint64]string{}
+	for id := uint64(1); id <= 4; id++ {
+		ptrs[id] = new(atomic.Pointer[DB])
+		https[id] = probeServer(t, ptrs[id])
+		dirs[id] = t.TempDir()
+		if id <= 3 {
+			members[id] = freeAddr(t)
+		}
+	}
+	n4raft := freeAddr(t)
+	cfg := func(id uint64) Config {
+		c := Config{DataDir: dirs[id], NodeID: id, RaftAddr: members[id], Shards: shards,
+			InitialMembers: members, AdvertiseHTTP: https[id]}
+		if testing.Verbose() {
+			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+		}
+		if id == 4 {
+			c.RaftAddr, c.InitialMembers, c.Join = n4raft, nil, true
+		}
+		return c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dbs := map[uint64]*DB{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := Open(ctx, cfg(id))
+			if err != nil {
+				t.Errorf("node %d: %v", id, err)
+				return
+			}
+			mu.Lock()
+			dbs[id] = d
+			mu.Unlock()
+			ptrs[id].Store(d)
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, d := range dbs {
+			d.Close()
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	write := func(on uint64, id string, n int) {
+		t.Helper()
+		body := fmt.Appendf(nil, `{"n":%d}`, n)
+		if _, err := dbs[on].Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: id, Body: body}); err != nil {
+			t.Fatalf("write %s on node %d: %v", id, on, err)
+		}
+	}
+	for i := range 60 {
+		write(uint64(i%3+1), fmt.Sprintf("k%d", i), i)
+	}
+
+	if _, err := dbs[1].Join(ctx, JoinRequest{ID: 4, RaftAddr: n4raft, HTTPAddr: https[4]}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	d4, err := Open(ctx, cfg(4))
+	if err != nil {
+		t.Fatalf("node 4: %v", err)
+	}
+	dbs[4] = d4
+	ptrs[4].Store(d4)
+	joined := time.Now()
+
+	// Writes go on while the votes move.
+	stopWriters := make(chan struct{})
+	var writers sync.WaitGroup
+	var written atomic.Int64
+	for on := uint64(1); on <= 4; on++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopWriters:
+					return
+				default:
+				}
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := dbs[on].Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
+				cancel()
+				if err == nil {
+					written.Add(1)
+				}
+			}
+		}()
+	}
+
+	// 4 data shards × 3 voters over 4 nodes: 3 votes each once balanced.
+	all := []uint64{1, 2, 3, 4}
+	var view ClusterView
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for balanced := false; !balanced; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("votes not spread: last view %+v", view.Shards)
+		case <-tick.C:
+		}
+		view = dbs[2].Cluster(ctx)
+		per, ok := votes(view, all)
+		balanced = ok
+		for _, n := range all {
+			balanced = balanced && per[n] == 3
+		}
+	}
+	t.Logf("votes spread over 4 nodes %s after the join; %d writes during the moves", time.Since(joined).Round(time.Millisecond), written.Load())
+	close(stopWriters)
+	writers.Wait()
+	st := dbs[1].meta.State()
+	if len(st.Replicas) == 0 {
+		t.Fatalf("no node rejoined a shard under a new replica id: %+v", st)
+	}
+	var moved, movedShard uint64
+	for shard, byNode := range st.Replicas {
+		for node, rid := range byNode {
+			if log.GenOf(rid) == 0 || log.NodeOf(rid) != node {
+				t.Fatalf("meta replicas: shard %d node %d replica %d", shard, node, rid)
+			}
+			if got := dbs[node].host.ReplicaOf(shard); got != rid {
+				t.Errorf("node %d runs replica %d of shard %d, meta says %d", node, got, shard, rid)
+			}
+			moved, movedShard = node, shard
+		}
+	}
+
+	// Every node serves linearizable reads of what any node wrote, and writes.
+	for on := uint64(1); on <= 4; on++ {
+		write(on, fmt.Sprintf("after%d", on), int(on))
+	}
+	for on := uint64(1); on <= 4; on++ {
+		for i := range 60 {
+			doc, err := dbs[on].Get(ctx, "c", fmt.Sprintf("k%d", i), Linearizable)
+			if err != nil || string(doc.Body) != fmt.Sprintf(`{"n":%d}`, i) {
+				t.Fatalf("node %d reads k%d: %s %v", on, i, doc.Body, err)
+			}
+		}
+		for w := uint64(1); w <= 4; w++ {
+			if _, err := dbs[on].Get(ctx, "c", fmt.Sprintf("after%d", w), Linearizable); err != nil {
+				t.Fatalf("node %d reads after%d: %v", on, w, err)
+			}
+		}
+	}
+	checkDigests := func(what string) {
+		t.Helper()
+		var want StateDigest
+		for _, id := range all {
+			for _, s := range dbs[id].host.ShardIDs() {
+				if s != log.MetaShard {
+					if err := dbs[id].host.ReadBarrier(ctx, s); err != nil {
+						t.Fatalf("%s: node %d barrier: %v", what, id, err)
+					}
+				}
+			}
+			got, err := dbs[id].StateDigest()
+			if err != nil {
+				t.Fatalf("%s: node %d digest: %v", what, id, err)
+			}
+			if id == 1 {
+				want = got
+			} else if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: node %d digest %v, node 1 %v", what, id, got, want)
+			}
+		}
+	}
+	checkDigests("after the moves")
+
+	// A node that rejoined restarts under its new replica id and serves.
+	if err := dbs[moved].Close(); err != nil {
+		t.Fatalf("close node %d: %v", moved, err)
+	}
+	ptrs[moved].Store(nil)
+	c := cfg(moved)
+	d, err := Open(ctx, c)
+	if err != nil {
+		t.Fatalf("reopen node %d: %v", moved, err)
+	}
+	dbs[moved] = d
+	ptrs[moved].Store(d)
+	if got, want := d.host.ReplicaOf(movedShard), st.Replicas[movedShard][moved]; got != want {
+		t.Fatalf("reopened node %d runs replica %d of shard %d, want %d", moved, got, movedShard, want)
+	}
+	write(moved, "after-restart", 1)
+	for _, id := range all {
+		if _, err := dbs[id].Get(ctx, "c", "after-restart", Linearizable); err != nil {
+			t.Fatalf("node %d reads after-restart: %v", id, err)
+		}
+	}
+	checkDigests("after the restart")
+}

@@ -1,0 +1,204 @@
+package log
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// A replica id names one node's replica of one shard: the node id in the low 32 bits and
+// a generation in the high 32. A node's first replica of a shard has generation 0, so its
+// replica id is the node id. Raft never lets a removed replica id back into a shard; when
+// a node's vote in a shard is taken away (its replica removed) and the node is to keep
+// the shard as a non-voting replica, it rejoins under the next generation.
+
+// MaxNodeID is the largest node id: the low 32 bits of a replica id.
+const MaxNodeID = 1<<32 - 1
+
+// ReplicaID returns node's replica id of generation gen.
+func ReplicaID(node uint64, gen uint32) uint64 { return uint64(gen)<<32 | node&MaxNodeID }
+
+// NodeOf returns the node a replica id belongs to.
+func NodeOf(replica uint64) uint64 { return replica & MaxNodeID }
+
+// GenOf returns a replica id's generation.
+func GenOf(replica uint64) uint32 { return uint32(replica >> 32) }
+
+// replicasFile records, per shard, the replica this node runs when that is not the
+// plain node id, or when the replica joined a running shard: a restart resumes the
+// replica a rejoin started, and restarts a joined replica as non-voting (raft replays
+// its admission as one).
+const replicasFile = "replicas.json"
+
+type replicaRecord struct {
+	ID     uint64 `json:"id"`
+	Joined bool   `json:"joined,omitempty"`
+}
+
+func (h *Host) loadReplicaRecords() (map[uint64]replicaRecord, error) {
+	b, err := os.ReadFile(filepath.Join(h.cfg.Dir, replicasFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[uint64]replicaRecord{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]replicaRecord{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", replicasFile, err)
+	}
+	return out, nil
+}
+
+// saveReplicaRecords replaces the file atomically and durably.
+func (h *Host) saveReplicaRecords(recs map[uint64]replicaRecord) error {
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(h.cfg.Dir, replicasFile)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(h.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ReplicaOf returns the replica id of this node's replica of shard.
+func (h *Host) ReplicaOf(shard uint64) uint64 {
+	if r, ok := h.shards[shard]; ok {
+		return r.id.Load()
+	}
+	return 0
+}
+
+// replicaConfig is the raft configuration of this node's replica rid of data shard.
+func (h *Host) replicaConfig(shard, rid uint64) config.Config {
+	return config.Config{
+		ReplicaID:          rid,
+		ShardID:            shard,
+		CheckQuorum:        true,
+		PreVote:            true,
+		ElectionRTT:        h.cfg.ElectionRTT,
+		HeartbeatRTT:       h.cfg.HeartbeatRTT,
+		SnapshotEntries:    h.cfg.SnapshotEntries,
+		CompactionOverhead: h.cfg.SnapshotEntries / 2,
+	}
+}
+
+// createFunc returns the constructor of shard's state machine adapter; fresh for a
+// replica joining under a new replica id (see adapter).
+func (h *Host) createFunc(shard uint64, rep *replica, fresh bool) sm.CreateOnDiskStateMachineFunc {
+	return func(uint64, uint64) sm.IOnDiskStateMachine {
+		return &adapter{sm: h.cfg.NewStateMachine(shard), applied: &rep.applied, fresh: fresh}
+	}
+}
+
+// Rejoin restarts this node's replica of data shard under replica id rid, a later
+// generation of this node's id, as a joining non-voting replica: a member must have
+// added rid to the shard (AddNonVoting), after the replica running now was removed from
+// it. The replica keeps the state it has applied — the same shard's log, so the new
+// replica skips the entries it already holds and catches up on the rest from the leader,
+// by snapshot when the log was compacted. Until it has, proposals and reads on this node
+// wait for it or fail as unavailable. The new id is recorded first, so a crash midway
+// resumes the rejoin at the next start.
+func (h *Host) Rejoin(ctx context.Context, shard, rid uint64) error {
+	rep, ok := h.shards[shard]
+	if !ok || shard == MetaShard {
+		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	}
+	h.rejoinMu.Lock()
+	defer h.rejoinMu.Unlock()
+	old := rep.id.Load()
+	if NodeOf(rid) != h.cfg.NodeID || GenOf(rid) <= GenOf(old) {
+		return fmt.Errorf("log: shard %d: replica %d cannot replace replica %d of node %d", shard, rid, old, h.cfg.NodeID)
+	}
+	if h.isClosed() {
+		return ErrClosed
+	}
+	recs, err := h.loadReplicaRecords()
+	if err != nil {
+		return fmt.Errorf("log: shard %d: rejoin: %w", shard, err)
+	}
+	recs[shard] = replicaRecord{ID: rid, Joined: true}
+	if err := h.saveReplicaRecords(recs); err != nil {
+		return fmt.Errorf("log: shard %d: rejoin: %w", shard, err)
+	}
+	if err := h.nh.StopReplica(shard, old); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		return fmt.Errorf("log: shard %d: stop replica %d: %w", shard, old, err)
+	}
+	// StopReplica only asks; the data can go once the replica is unloaded.
+	backoff := time.Millisecond
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := h.nh.SyncRemoveData(rctx, shard, old)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, dragonboat.ErrShardNotStopped) {
+			return fmt.Errorf("log: shard %d: remove data of replica %d: %w", shard, old, err)
+		}
+		if !sleepCtx(ctx, h.stop, backoff) {
+			return fmt.Errorf("%w: shard %d: replica %d did not stop", ErrUnavailable, shard, old)
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+	rc := h.replicaConfig(shard, rid)
+	rc.IsNonVoting = true
+	if err := h.nh.StartOnDiskReplica(nil, true, h.createFunc(shard, rep, true), rc); err != nil {
+		return fmt.Errorf("log: shard %d: start replica %d: %w", shard, rid, err)
+	}
+	rep.id.Store(rid)
+	h.leaderSeen[shard].Store(time.Now().UnixNano())
+	h.log.Info("replica rejoined its shard under a new id", "shard", shard, "old_replica", old, "replica", rid)
+	return nil
+}
+
+// removeStaleReplicaData drops the raft data of this node's replicas of shard other than
+// keep: what a rejoin interrupted by a crash left behind. Those replicas are removed from
+// their shards (a rejoin records the new id only after the old one left).
+func (h *Host) removeStaleReplicaData(shard, keep uint64) {
+	nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{})
+	if nhi == nil {
+		return
+	}
+	for _, li := range nhi.LogInfo {
+		if li.ShardID == shard && li.ReplicaID != keep && NodeOf(li.ReplicaID) == h.cfg.NodeID {
+			if err := h.nh.RemoveData(shard, li.ReplicaID); err != nil {
+				h.log.Warn("stale replica data not removed", "shard", shard, "replica", li.ReplicaID, "err", err)
+			}
+		}
+	}
+}
