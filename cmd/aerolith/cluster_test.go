@@ -466,8 +466,13 @@ func (h *clusterHarness) settle(cycle int) {
 		}
 		h.waitFor(50 * time.Millisecond)
 	}
-	n := h.nodes[h.rng.IntN(len(h.nodes))]
-	h.base = n.base
+	var up []*clusterNode
+	for _, n := range h.nodes {
+		if n.up.Load() {
+			up = append(up, n)
+		}
+	}
+	h.base = up[h.rng.IntN(len(up))].base
 	h.verify(cycle, h.rng)
 }
 

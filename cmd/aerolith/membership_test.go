@@ -5,11 +5,13 @@ package main
 //
 //  1. three nodes start as a static cluster (--initial-members);
 //  2. node 4 joins through node 1 (--join): it becomes a non-voting replica of every
-//     shard, catches up, and serves linearizable reads and writes;
+//     shard, catches up, and serves linearizable reads and writes; then votes move to it
+//     until every node votes in three of the four data shards (the nodes that gave a vote
+//     up keep the shard as non-voting replicas under a new replica id);
 //  3. node 1 is decommissioned (DELETE /v1/cluster/nodes/1, as `aerolith cluster remove`
 //     does): node 4 takes its votes, node 1 leaves every shard and ends up "removed";
-//  4. node 5 joins, then node 2 is killed (SIGKILL) and stays down: after --dead-after,
-//     node 5 takes its votes and node 2 is marked removed.
+//  4. node 5 joins and votes spread to it again, then node 2 is killed (SIGKILL) and
+//     stays down: after --dead-after, node 5 takes its votes and node 2 is marked removed.
 //
 // Writers spread requests over every node that is up throughout. At the end the state
 // digests of the nodes still up must be equal, and the crash test's model must find every
@@ -146,6 +148,24 @@ func TestClusterMembership(t *testing.T) {
 		}
 		return true
 	}
+	// spread reports whether every one of nodes holds a replica of every shard and votes
+	// in exactly three of the four data shards.
+	spread := func(st membershipStatus, nodes ...uint64) bool {
+		per := map[uint64]int{}
+		for _, sh := range st.Shards {
+			if !sh.Meta {
+				for _, r := range sh.Replicas {
+					per[r.ID]++
+				}
+			}
+		}
+		for _, n := range nodes {
+			if !holdsAll(st, n, false) || per[n] != 3 {
+				return false
+			}
+		}
+		return len(st.Shards) == crashShards+1
+	}
 	votersAre := func(st membershipStatus, want ...uint64) bool {
 		voters, _ := st.roles()
 		for _, sh := range st.Shards {
@@ -158,17 +178,21 @@ func TestClusterMembership(t *testing.T) {
 
 	stop := h.startWriters(1, seed)
 
-	// 2. Node 4 joins through node 1 and becomes a non-voting replica of every shard; the
-	// replication factor (3) is met, so it gets no vote yet.
+	// 2. Node 4 joins through node 1 and becomes a non-voting replica of every shard; then
+	// votes move to it, one at a time, until they are spread evenly.
 	n4 := newNode(4)
 	n4.args = append(n4.args, "--join", h.nodes[0].base)
 	at := time.Now()
 	h.start(n4, "join")
 	h.waitReady(n4)
 	t.Logf("node 4 joined and was ready in %s", time.Since(at).Round(time.Millisecond))
-	awaitStatus(n4, "node 4 a non-voting replica of every shard, voters 1-3", 30*time.Second, func(st membershipStatus) bool {
-		return holdsAll(st, 4, false) && votersAre(st, 1, 2, 3) && st.state(4) == "active"
+	awaitStatus(n4, "node 4 a replica of every shard", 30*time.Second, func(st membershipStatus) bool {
+		return holdsAll(st, 4, false) && st.state(4) == "active"
 	})
+	awaitStatus(n4, "votes spread over nodes 1-4", 90*time.Second, func(st membershipStatus) bool {
+		return spread(st, 1, 2, 3, 4)
+	})
+	t.Logf("votes spread over 4 nodes %s after node 4 started", time.Since(at).Round(time.Millisecond))
 	h.waitFor(time.Second)
 
 	// 3. Decommission node 1 through node 2: node 4 takes its votes.
@@ -198,6 +222,9 @@ func TestClusterMembership(t *testing.T) {
 	h.waitReady(n5)
 	awaitStatus(n5, "node 5 a non-voting replica of every shard", 30*time.Second, func(st membershipStatus) bool {
 		return holdsAll(st, 5, false)
+	})
+	awaitStatus(n5, "votes spread over nodes 2-5", 90*time.Second, func(st membershipStatus) bool {
+		return spread(st, 2, 3, 4, 5)
 	})
 	h.waitFor(time.Second)
 	at = time.Now()
