@@ -283,4 +283,49 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 		}
 	}
 	checkDigests("after the restart")
+
+	// Lowering the replication factor takes votes away (the nodes keep their replicas as
+	// non-voting ones); raising it again promotes them back and spreads the votes.
+	awaitVotes := func(what string, ok func(per map[uint64]int) bool) {
+		t.Helper()
+		for {
+			v := dbs[1].Cluster(ctx)
+			if per, held := votes(v, all); held && ok(per) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not reached; last view %+v", what, v.Shards)
+			case <-tick.C:
+			}
+		}
+	}
+	if err := dbs[3].SetReplicationFactor(ctx, 1); err != nil {
+		t.Fatalf("replication factor 1: %v", err)
+	}
+	awaitVotes("one voter per shard", func(per map[uint64]int) bool {
+		total := 0
+		for _, n := range per {
+			total += n
+		}
+		return total == shards
+	})
+	write(2, "rf1", 1)
+	if err := dbs[4].SetReplicationFactor(ctx, 3); err != nil {
+		t.Fatalf("replication factor 3: %v", err)
+	}
+	awaitVotes("three voters per shard, spread", func(per map[uint64]int) bool {
+		for _, n := range all {
+			if per[n] != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range all {
+		if _, err := dbs[id].Get(ctx, "c", "rf1", Linearizable); err != nil {
+			t.Fatalf("node %d reads rf1: %v", id, err)
+		}
+	}
+	checkDigests("after the replication factor went to 1 and back to 3")
 }

@@ -103,6 +103,22 @@ func (h *Host) ReplicaOf(shard uint64) uint64 {
 	return 0
 }
 
+// Hosts reports whether this node runs a replica of shard that the shard admitted: it
+// is loaded and has applied a membership. A replica removed from its shard is unloaded;
+// one that rejoins under a new id is pending until the leader reaches it.
+func (h *Host) Hosts(shard uint64) bool {
+	nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+	if nhi == nil {
+		return false
+	}
+	for _, si := range nhi.ShardInfoList {
+		if si.ShardID == shard {
+			return !si.Pending
+		}
+	}
+	return false
+}
+
 // replicaConfig is the raft configuration of this node's replica rid of data shard.
 func (h *Host) replicaConfig(shard, rid uint64) config.Config {
 	return config.Config{

@@ -90,8 +90,8 @@ type adapter struct {
 	// fresh marks a replica that joins its shard under a new replica id (Host.Rejoin)
 	// while its state machine keeps what an earlier replica of this node applied: raft
 	// must see a new replica at index 0, so Open reports 0 and the entries up to what the
-	// state already holds (skip) are passed over instead of applied twice. Until then the
-	// replica reports 0 applied, so it never counts as caught up.
+	// state already holds (skip) are passed over instead of applied twice. Until raft has
+	// delivered them all, the replica reports 0 applied, so it never counts as caught up.
 	fresh bool
 	skip  uint64
 }
@@ -121,6 +121,11 @@ func (a *adapter) Update(ents []sm.Entry) ([]sm.Entry, error) {
 		for n < len(ents) && ents[n].Index <= a.skip {
 			ents[n].Result = sm.Result{} // no proposal of this replica awaits it
 			n++
+		}
+		if n > 0 && ents[n-1].Index == a.skip {
+			// Raft has now delivered everything the state holds: the two agree again.
+			a.applied.Store(a.skip)
+			a.skip = 0
 		}
 		if n == len(ents) {
 			return ents, nil

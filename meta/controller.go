@@ -25,6 +25,8 @@ type Host interface {
 	Promote(ctx context.Context, shard, id uint64, addr string) error
 	RemoveReplica(ctx context.Context, shard, id uint64) error
 	TransferLeader(ctx context.Context, shard, to uint64) error
+	// Hosts reports whether this node runs an admitted replica of shard.
+	Hosts(shard uint64) bool
 	ProposeMeta(ctx context.Context, cmd []byte) ([]byte, error)
 	Applied() map[uint64]uint64
 }
@@ -71,6 +73,9 @@ type Controller struct {
 	lastSeen map[uint64]time.Time
 	since    time.Time // when this node last became the meta leader
 	balanced time.Time // when a leadership was last moved to balance
+	// handoff is set by a round that found a replica of this node's own to remove: the
+	// meta leadership moves to another node if nothing else was to be done.
+	handoff bool
 	changes  *prometheus.CounterVec
 	dead     prometheus.Gauge
 }
@@ -188,6 +193,13 @@ func (c *Controller) round(ctx context.Context) {
 		m, err := c.cfg.Host.Membership(ctx, shard)
 		if err != nil {
 			c.log.Debug("controller: membership unreadable", "shard", shard, "err", err)
+			if !c.cfg.Host.Hosts(shard) {
+				// This node's replica of the shard is gone or not admitted yet (its vote
+				// moved away, and it rejoins): it can neither read nor change the shard's
+				// membership. A node that can takes over.
+				c.handOffMeta(ctx, st, dead)
+				return
+			}
 			continue
 		}
 		members[shard] = m
@@ -199,10 +211,14 @@ func (c *Controller) round(ctx context.Context) {
 		}
 	}
 	acted := false
+	c.handoff = false
 	for _, shard := range c.cfg.Host.ShardIDs() {
 		m, ok := members[shard]
 		if !ok {
 			continue
+		}
+		if !c.cfg.Host.LeadsMeta() {
+			return // handed off, or lost: the next meta leader decides
 		}
 		if c.reconcile(ctx, st, shard, m, probes, self, dead, voterSlots) {
 			acted = true
@@ -213,6 +229,12 @@ func (c *Controller) round(ctx context.Context) {
 		for id := range m.NonVoting {
 			held[log.NodeOf(id)] = true
 		}
+	}
+	// Only removing this node's own replicas is left: another node has to, since this one
+	// sees each shard through its own replica.
+	if !acted && c.handoff {
+		c.handOffMeta(ctx, st, dead)
+		return
 	}
 	// Spread the votes once every shard has what it should: one vote moves per round.
 	if !acted && len(members) == len(c.cfg.Host.ShardIDs()) {
@@ -232,15 +254,21 @@ func (c *Controller) round(ctx context.Context) {
 		}
 	}
 	// Moving a leadership stalls the shard's writes for a moment: leave the cluster time
-	// to settle after a start or a change of meta leader, and move one at a time.
-	if now.Sub(c.since) >= balanceQuiet && now.Sub(c.balanced) >= balanceQuiet && c.balanceLeaders(ctx, members, dead) {
+	// to settle after a start or a change of meta leader, and move one at a time. Moves
+	// follow each other quickly, though: a node that leads every shard when it dies costs
+	// all of them an election at once, on the same survivors.
+	if now.Sub(c.since) >= balanceSettle && now.Sub(c.balanced) >= balanceEvery &&
+		c.balanceLeaders(ctx, st, members, probes, self, dead) {
 		c.balanced = now
 	}
 }
 
-// balanceQuiet is how long the controller waits after becoming meta leader, and between
-// two leadership moves, before it balances leaderships.
-const balanceQuiet = 10 * time.Second
+// balanceSettle is how long the controller waits after becoming meta leader before it
+// balances leaderships; balanceEvery is the least time between two moves.
+const (
+	balanceSettle = 3 * time.Second
+	balanceEvery  = 2 * time.Second
+)
 
 // wantVoters is how many voters a shard should have: the replication factor, capped by
 // the active nodes, and odd (an even number of voters tolerates no more failures than
@@ -333,8 +361,8 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 			return true
 		}
 		if node == c.cfg.Prober.Self {
-			c.handOffMeta(ctx, st, dead)
-			return true
+			c.handoff = true // see round
+			return false
 		}
 		if c.change(ctx, "remove", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
 			voterSlots[node]--
@@ -347,9 +375,13 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	// goes. That node keeps the shard: the next round adds it back as non-voting, under
 	// a new replica id. The meta shard keeps its voters.
 	if len(good) > want && len(bad) == 0 && shard != log.MetaShard {
+		// Among nodes holding as many votes, this node's comes last: removing it means
+		// handing the meta leadership off first.
+		me := c.cfg.Prober.Self
 		node := good[0]
 		for _, g := range good[1:] {
-			if voterSlots[g] > voterSlots[node] || (voterSlots[g] == voterSlots[node] && g > node) {
+			if voterSlots[g] > voterSlots[node] || (voterSlots[g] == voterSlots[node] &&
+				(node == me || (g != me && g > node))) {
 				node = g
 			}
 		}
@@ -365,8 +397,8 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 			return true
 		}
 		if node == c.cfg.Prober.Self {
-			c.handOffMeta(ctx, st, dead)
-			return true
+			c.handoff = true // see round
+			return false
 		}
 		if c.change(ctx, "remove_vote", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
 			voterSlots[node]--
@@ -380,8 +412,8 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		n, ok := st.Node(node)
 		if !ok || n.State != Active || dead[node] {
 			if node == c.cfg.Prober.Self {
-				c.handOffMeta(ctx, st, dead)
-				return true
+				c.handoff = true
+				return false
 			}
 			c.change(ctx, "remove", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) })
 			return true
@@ -514,8 +546,10 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 }
 
 // balanceLeaders moves one data shard's leadership from the voter that leads the most
-// shards to the one that leads the fewest, when they differ by two or more.
-func (c *Controller) balanceLeaders(ctx context.Context, members map[uint64]log.Membership, dead map[uint64]bool) bool {
+// shards to the one that leads the fewest, when they differ by two or more and the second
+// has caught up in that shard.
+func (c *Controller) balanceLeaders(ctx context.Context, st State, members map[uint64]log.Membership,
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool) bool {
 	leads := map[uint64][]uint64{} // node → the shards it leads
 	candidates := map[uint64]bool{}
 	for shard, m := range members {
@@ -545,7 +579,9 @@ func (c *Controller) balanceLeaders(ctx context.Context, members map[uint64]log.
 	}
 	shards := slices.Sorted(slices.Values(leads[most]))
 	for _, shard := range shards {
-		if rid, ok := members[shard].VoterOf(least); ok {
+		// Raft hands leadership only to a replica whose log matches the leader's: one
+		// still catching up (a node just restarted) would stall the shard instead.
+		if rid, ok := members[shard].VoterOf(least); ok && c.caughtUp(st, shard, least, probes, self, dead) {
 			c.change(ctx, "transfer_leader", shard, least, func() error { return c.cfg.Host.TransferLeader(ctx, shard, rid) })
 			return true
 		}

@@ -7,7 +7,8 @@ package main
 //  2. node 4 joins through node 1 (--join): it becomes a non-voting replica of every
 //     shard, catches up, and serves linearizable reads and writes; then votes move to it
 //     until every node votes in three of the four data shards (the nodes that gave a vote
-//     up keep the shard as non-voting replicas under a new replica id);
+//     up keep the shard as non-voting replicas under a new replica id); nodes 3 and 2
+//     are killed (SIGKILL) and restarted while the votes move;
 //  3. node 1 is decommissioned (DELETE /v1/cluster/nodes/1, as `aerolith cluster remove`
 //     does): node 4 takes its votes, node 1 leaves every shard and ends up "removed";
 //  4. node 5 joins and votes spread to it again, then node 2 is killed (SIGKILL) and
@@ -37,9 +38,27 @@ type membershipStatus struct {
 		Shard     uint64 `json:"shard"`
 		Meta      bool   `json:"meta"`
 		Leader    uint64 `json:"leader"`
-		Replicas  []struct{ ID uint64 }
-		NonVoting []struct{ ID uint64 } `json:"non_voting"`
+		Replicas  []membershipReplica
+		NonVoting []membershipReplica `json:"non_voting"`
 	} `json:"shards"`
+}
+
+type membershipReplica struct {
+	ID        uint64 `json:"id"`
+	ReplicaID uint64 `json:"replica_id"` // set once the node rejoined the shard under a new id
+}
+
+// rejoined counts the replicas running under a replica id other than their node's id.
+func (s membershipStatus) rejoined() int {
+	n := 0
+	for _, sh := range s.Shards {
+		for _, r := range append(slices.Clone(sh.Replicas), sh.NonVoting...) {
+			if r.ReplicaID != 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (s membershipStatus) state(id uint64) string {
@@ -189,6 +208,19 @@ func TestClusterMembership(t *testing.T) {
 	awaitStatus(n4, "node 4 a replica of every shard", 30*time.Second, func(st membershipStatus) bool {
 		return holdsAll(st, 4, false) && st.state(4) == "active"
 	})
+	// While the votes move, node 3 and then node 2 are killed (SIGKILL) right after a node
+	// rejoined a shard under a new replica id, and restarted at once.
+	for i, victim := range []*clusterNode{h.nodes[2], h.nodes[1]} {
+		awaitStatus(n4, fmt.Sprintf("%d replicas rejoined", i+1), 60*time.Second, func(st membershipStatus) bool {
+			return st.rejoined() > i
+		})
+		victim.up.Store(false)
+		victim.proc.kill(t)
+		h.hc.CloseIdleConnections()
+		h.start(victim, "killed during the vote moves")
+		h.waitReady(victim)
+		t.Logf("node %d killed and restarted while votes moved", victim.id)
+	}
 	awaitStatus(n4, "votes spread over nodes 1-4", 90*time.Second, func(st membershipStatus) bool {
 		return spread(st, 1, 2, 3, 4)
 	})
