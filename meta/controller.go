@@ -76,8 +76,8 @@ type Controller struct {
 	// handoff is set by a round that found a replica of this node's own to remove: the
 	// meta leadership moves to another node if nothing else was to be done.
 	handoff bool
-	changes  *prometheus.CounterVec
-	dead     prometheus.Gauge
+	changes *prometheus.CounterVec
+	dead    prometheus.Gauge
 }
 
 // NewController returns a Controller.
