@@ -208,6 +208,20 @@ func (d *DB) SetReplicationFactor(ctx context.Context, rf int) error {
 	return nil
 }
 
+// TransferLeader asks this node's replica of shard to hand the leadership to replica to,
+// and waits up to an election timeout for it to move.
+func (d *DB) TransferLeader(ctx context.Context, shard, to uint64) error {
+	if shard == 0 || (shard > uint64(d.host.Shards()) && shard != log.MetaShard) {
+		return fmt.Errorf("%w: no shard %d", ErrInvalidArgument, shard)
+	}
+	if to == 0 {
+		return fmt.Errorf("%w: a leader transfer needs the target replica id (\"to\")", ErrInvalidArgument)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	return d.membershipErr(d.host.TransferLeader(ctx, shard, to))
+}
+
 func (d *DB) membershipErr(err error) error {
 	switch {
 	case errors.Is(err, meta.ErrRefused):

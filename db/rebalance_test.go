@@ -18,8 +18,9 @@ import (
 	"github.com/aerolithsdb/aerolith/meta"
 )
 
-// probeServer answers the controller's probes (GET /v1/cluster/local) for the node whose
-// DB is stored in d, on a loopback port, as the REST gateway does.
+// probeServer answers the controller's probes (GET /v1/cluster/local) and leader transfer
+// requests for the node whose DB is stored in d, on a loopback port, as the REST gateway
+// does.
 func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -28,6 +29,18 @@ func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		db := d.Load()
+		var shard uint64
+		if db != nil && r.Method == http.MethodPost {
+			if _, err := fmt.Sscanf(r.URL.Path, meta.LeaderPath, &shard); err == nil {
+				var req struct{ To uint64 }
+				if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+				} else if err := db.TransferLeader(r.Context(), shard, req.To); err != nil {
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				}
+				return
+			}
+		}
 		if r.URL.Path != meta.LocalPath || db == nil {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return

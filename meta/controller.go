@@ -357,7 +357,7 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		}
 		if hasLeader && leader == voter[node] && len(good) > 0 {
 			to := voter[good[0]]
-			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.cfg.Host.TransferLeader(ctx, shard, to) })
+			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.transfer(ctx, st, shard, m, to) })
 			return true
 		}
 		if node == c.cfg.Prober.Self {
@@ -393,7 +393,7 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 				}
 			}
 			rid := voter[to]
-			c.change(ctx, "transfer_leader", shard, to, func() error { return c.cfg.Host.TransferLeader(ctx, shard, rid) })
+			c.change(ctx, "transfer_leader", shard, to, func() error { return c.transfer(ctx, st, shard, m, rid) })
 			return true
 		}
 		if node == c.cfg.Prober.Self {
@@ -423,6 +423,24 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		c.place(ctx, st, shard, good)
 	}
 	return false
+}
+
+// transfer hands shard's leadership to replica to. Raft takes the request from a voter
+// (a follower passes it to the leader) but ignores it from a non-voting replica: when this
+// node's replica of the shard does not vote, the leader's node is asked over HTTP.
+func (c *Controller) transfer(ctx context.Context, st State, shard uint64, m log.Membership, to uint64) error {
+	if _, votes := m.VoterOf(c.cfg.Prober.Self); votes {
+		return c.cfg.Host.TransferLeader(ctx, shard, to)
+	}
+	leader, ok := c.cfg.Host.Leader(shard)
+	if !ok {
+		return fmt.Errorf("meta: shard %d: no leader known", shard)
+	}
+	n, ok := st.Node(log.NodeOf(leader))
+	if !ok || n.HTTPAddr == "" {
+		return fmt.Errorf("meta: shard %d: leader's node %d has no HTTP address", shard, log.NodeOf(leader))
+	}
+	return c.cfg.Prober.TransferLeader(ctx, n.HTTPAddr, shard, to)
 }
 
 // handOffMeta moves the meta shard's leadership to another voter of it, on an active,
@@ -582,7 +600,7 @@ func (c *Controller) balanceLeaders(ctx context.Context, st State, members map[u
 		// Raft hands leadership only to a replica whose log matches the leader's: one
 		// still catching up (a node just restarted) would stall the shard instead.
 		if rid, ok := members[shard].VoterOf(least); ok && c.caughtUp(st, shard, least, probes, self, dead) {
-			c.change(ctx, "transfer_leader", shard, least, func() error { return c.cfg.Host.TransferLeader(ctx, shard, rid) })
+			c.change(ctx, "transfer_leader", shard, least, func() error { return c.transfer(ctx, st, shard, members[shard], rid) })
 			return true
 		}
 	}

@@ -122,6 +122,32 @@ func (p *Prober) Join(ctx context.Context, memberAddr string, n Node) error {
 	}
 }
 
+// LeaderPath is the HTTP path (with the shard for %d) on which a node asks its replica of
+// a shard to hand the leadership to another replica: what the controller uses when its
+// own replica of the shard does not vote (raft ignores a transfer asked of a non-voting
+// replica).
+const LeaderPath = "/v1/cluster/shards/%d/leader"
+
+// TransferLeader asks the node at httpAddr to hand shard's leadership to replica to.
+func (p *Prober) TransferLeader(ctx context.Context, httpAddr string, shard, to uint64) error {
+	body, _ := json.Marshal(map[string]uint64{"to": to})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL(httpAddr)+fmt.Sprintf(LeaderPath, shard), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("meta: leader transfer through %s: status %d: %s", httpAddr, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
 type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return e.msg }

@@ -153,6 +153,27 @@ func (s *Server) replicationFactor(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"replication_factor": req.RF})
 }
 
+// transferLeader answers POST /v1/cluster/shards/{shard}/leader {"to": replica id}: this
+// node asks its replica of the shard to hand the leadership to replica to, and waits up
+// to an election timeout for it to move. The meta leader's controller calls it on a
+// shard's leader when its own replica of the shard does not vote.
+func (s *Server) transferLeader(c *fiber.Ctx) error {
+	shard, err := strconv.ParseUint(c.Params("shard"), 10, 64)
+	if err != nil || shard == 0 {
+		return s.error(c, fmt.Errorf("%w: shard %q", db.ErrInvalidArgument, c.Params("shard")))
+	}
+	var req struct {
+		To uint64 `json:"to"`
+	}
+	if err := s.decodeStrict(c.Body(), &req); err != nil {
+		return s.error(c, err)
+	}
+	if err := s.cfg.Store.TransferLeader(c.UserContext(), shard, req.To); err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(fiber.Map{"shard": shard, "to": req.To})
+}
+
 func nodeJSON(n meta.Node) clusterNode {
 	return clusterNode{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, State: string(n.State)}
 }

@@ -314,3 +314,25 @@ func TestEventsAndAsOfOverHTTP(t *testing.T) {
 		t.Fatalf("bad shard: %d %s", r.status, r.raw)
 	}
 }
+
+func TestLeaderTransferEndpoint(t *testing.T) {
+	c := startNode(t)
+	for _, tc := range []struct {
+		path, body string
+		status     int
+		code       string
+	}{
+		{"/v1/cluster/shards/x/leader", `{"to":1}`, 400, "invalid_argument"},
+		{"/v1/cluster/shards/0/leader", `{"to":1}`, 400, "invalid_argument"},
+		{"/v1/cluster/shards/9/leader", `{"to":1}`, 400, "invalid_argument"},
+		{"/v1/cluster/shards/1/leader", `{}`, 400, "invalid_argument"},
+		{"/v1/cluster/shards/1/leader", `{"to":"one"}`, 400, "invalid_argument"},
+		// A single node leads its shards: handing the leadership to itself changes nothing.
+		{"/v1/cluster/shards/1/leader", `{"to":1}`, 200, ""},
+	} {
+		r := c.do(http.MethodPost, tc.path, tc.body, "Content-Type", "application/json")
+		if r.status != tc.status || r.code() != tc.code {
+			t.Errorf("POST %s %s: HTTP %d %q, want %d %q (%s)", tc.path, tc.body, r.status, r.code(), tc.status, tc.code, r.raw)
+		}
+	}
+}

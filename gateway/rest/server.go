@@ -53,6 +53,7 @@ type Store interface {
 	Join(ctx context.Context, r db.JoinRequest) (meta.Node, error)
 	Decommission(ctx context.Context, id uint64) (meta.Node, error)
 	SetReplicationFactor(ctx context.Context, rf int) error
+	TransferLeader(ctx context.Context, shard, to uint64) error
 }
 
 // Config configures a Server.
@@ -138,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Post("/cluster/nodes", s.join)
 	v1.Delete("/cluster/nodes/:id", s.decommission)
 	v1.Put("/cluster/replication-factor", s.replicationFactor)
+	v1.Post("/cluster/shards/:shard/leader", s.transferLeader)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.xdcRoutes(v1)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
