@@ -14,6 +14,12 @@
 //   - Event, its versioned binary Codec (zstd for large bodies) and its chain Hash;
 //     Timestamp and Clock, the hybrid logical clock assigned at proposal.
 //
+//   - Membership changes (add non-voting, promote, remove, leader transfer) and replica
+//     ids: ReplicaID(node, generation) puts the node id in the low 32 bits. A node whose
+//     replica was removed from a shard rejoins it under the next generation (Rejoin),
+//     keeping the state it applied; replicas.json in the data directory records the ids
+//     a node runs and which of its replicas joined, so restarts resume them as they were.
+//
 // Routing: a document lives in shard ShardOf(collection, id) = fnv64a(collection, 0, id)
 // mod shards + 1. Shard ids start at 1.
 //
