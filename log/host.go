@@ -403,7 +403,12 @@ func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]by
 	start := time.Now()
 	backoff := time.Millisecond
 	for {
-		pctx, cancel := h.opContext(ctx)
+		// A proposal a follower forwards travels outside the log: when the leader drops it
+		// (it is handing its leadership over) or the connection loses it (the peer
+		// restarted), nothing answers, and the term need not change. One attempt waits
+		// at most four election timeouts, far above a healthy commit, before its outcome
+		// counts as unknown.
+		pctx, cancel := context.WithTimeout(ctx, min(h.cfg.ProposeTimeout, 4*time.Duration(h.cfg.ElectionRTT)*h.cfg.RTT))
 		pctx, stopWatch := h.watchLeader(pctx, shard)
 		res, err := h.nh.SyncPropose(pctx, session, payload)
 		if err != nil && context.Cause(pctx) == errLeaderChanged {
