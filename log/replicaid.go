@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/durable"
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -64,35 +65,7 @@ func (h *Host) saveReplicaRecords(recs map[uint64]replicaRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(h.cfg.Dir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(h.cfg.Dir, replicasFile)
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(h.cfg.Dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(h.cfg.Dir, replicasFile, b)
 }
 
 // ReplicaOf returns the replica id of this node's replica of shard.

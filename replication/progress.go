@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/durable"
 )
 
 // progressFile is the name of the shipping progress file in Config.DataDir.
@@ -40,35 +41,8 @@ func (p progress) load() (string, error) {
 
 // store writes tok durably.
 func (p progress) store(tok string) error {
-	if err := os.MkdirAll(p.dir, 0o755); err != nil {
-		return fmt.Errorf("replication: progress dir: %w", err)
-	}
-	tmp, err := os.CreateTemp(p.dir, progressFile+".tmp*")
-	if err != nil {
+	if err := durable.WriteFile(p.dir, progressFile, []byte(tok+"\n")); err != nil {
 		return fmt.Errorf("replication: write progress: %w", err)
-	}
-	name := tmp.Name()
-	_, err = tmp.WriteString(tok + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, filepath.Join(p.dir, progressFile))
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("replication: write progress: %w", err)
-	}
-	d, err := os.Open(p.dir)
-	if err != nil {
-		return fmt.Errorf("replication: sync progress dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("replication: sync progress dir: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/durable"
 	"github.com/aerolithsdb/aerolith/internal/wire"
 	"github.com/aerolithsdb/aerolith/tiers"
 	"github.com/klauspost/compress/zstd"
@@ -35,34 +36,7 @@ type Dir struct{ Path string }
 
 // Put writes name durably: temporary file, fsync, rename, fsync of the directory.
 func (d Dir) Put(_ context.Context, name string, data []byte) error {
-	if err := os.MkdirAll(d.Path, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(d.Path, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(d.Path, name)); err != nil {
-		return err
-	}
-	dir, err := os.Open(d.Path)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return durable.WriteFile(d.Path, name, data)
 }
 
 // Get reads name.
