@@ -3,14 +3,18 @@
 // that imports dragonboat.
 //
 // What it owns:
+//
 //   - Host: a dragonboat NodeHost running this node's replica of every shard. Propose
 //     appends an opaque command to a shard and returns what the state machine made of it;
 //     ReadBarrier waits until the local replica has applied everything committed before
 //     the call (raft ReadIndex), after which local reads are linearizable.
+//
 //   - Group commit: concurrent commands to one shard are coalesced into one raft entry (a
 //     frame of commands), so one fsync and one raft round carry many writes.
+//
 //   - StateMachine: the contract the materializer fulfils; an adapter presents it to
 //     dragonboat as an on-disk state machine.
+//
 //   - Event, its versioned binary Codec (zstd for large bodies) and its chain Hash;
 //     Timestamp and Clock, the hybrid logical clock assigned at proposal.
 //
