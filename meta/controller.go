@@ -331,7 +331,6 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	}
 	slices.Sort(good)
 	slices.Sort(bad)
-	leader, hasLeader := c.cfg.Host.Leader(shard)
 	if len(good) < want {
 		if rid, ok := c.candidate(st, shard, m, probes, self, dead, voterSlots); ok {
 			node := log.NodeOf(rid)
@@ -355,20 +354,11 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		if !replaceable && !(n.State != Active && len(good) >= 1) {
 			continue
 		}
-		if hasLeader && leader == voter[node] && len(good) > 0 {
-			to := voter[good[0]]
-			c.change(ctx, "transfer_leader", shard, good[0], func() error { return c.transfer(ctx, st, shard, m, to) })
-			return true
+		to := uint64(0)
+		if len(good) > 0 {
+			to = good[0]
 		}
-		if node == c.cfg.Prober.Self {
-			c.handoff = true // see round
-			return false
-		}
-		if c.change(ctx, "remove", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
-			voterSlots[node]--
-			c.place(ctx, st, shard, good)
-		}
-		return true
+		return c.removeVoter(ctx, st, shard, m, "remove", node, to, voter, good, voterSlots)
 	}
 	// More good voters than the shard should have (the replication factor was lowered, or
 	// balanceVotes promoted a node with few votes): the vote of the node holding the most
@@ -385,26 +375,14 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 				node = g
 			}
 		}
-		if hasLeader && leader == voter[node] {
-			to := good[0]
-			for _, g := range good {
-				if g != node && (to == node || voterSlots[g] < voterSlots[to]) {
-					to = g
-				}
+		to := good[0]
+		for _, g := range good {
+			if g != node && (to == node || voterSlots[g] < voterSlots[to]) {
+				to = g
 			}
-			rid := voter[to]
-			c.change(ctx, "transfer_leader", shard, to, func() error { return c.transfer(ctx, st, shard, m, rid) })
-			return true
 		}
-		if node == c.cfg.Prober.Self {
-			c.handoff = true // see round
-			return false
-		}
-		if c.change(ctx, "remove_vote", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
-			voterSlots[node]--
-			c.place(ctx, st, shard, slices.DeleteFunc(slices.Clone(good), func(g uint64) bool { return g == node }))
-		}
-		return true
+		keep := slices.DeleteFunc(slices.Clone(good), func(g uint64) bool { return g == node })
+		return c.removeVoter(ctx, st, shard, m, "remove_vote", node, to, voter, keep, voterSlots)
 	}
 	// Non-voting replicas of nodes that are leaving or dead go at once.
 	for id := range m.NonVoting {
@@ -423,6 +401,28 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		c.place(ctx, st, shard, good)
 	}
 	return false
+}
+
+// removeVoter takes node's vote in shard (change kind), leaving keep as the voters. When
+// node leads the shard, the leadership moves to node to's replica first, and the vote
+// goes in a later round. The controller's own node is left to the next meta leader
+// (see round). It reports whether it tried a change.
+func (c *Controller) removeVoter(ctx context.Context, st State, shard uint64, m log.Membership, kind string,
+	node, to uint64, voter map[uint64]uint64, keep []uint64, voterSlots map[uint64]int) bool {
+	if leader, ok := c.cfg.Host.Leader(shard); ok && leader == voter[node] && to != 0 && to != node {
+		rid := voter[to]
+		c.change(ctx, "transfer_leader", shard, to, func() error { return c.transfer(ctx, st, shard, m, rid) })
+		return true
+	}
+	if node == c.cfg.Prober.Self {
+		c.handoff = true
+		return false
+	}
+	if c.change(ctx, kind, shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, voter[node]) }) {
+		voterSlots[node]--
+		c.place(ctx, st, shard, keep)
+	}
+	return true
 }
 
 // transfer hands shard's leadership to replica to. Raft takes the request from a voter
