@@ -297,11 +297,20 @@ func (h *Host) ShardOf(collection, id string) uint64 { return ShardOf(collection
 // ReadIndex the leader confirms, so a follower is ready once it has caught up.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for _, s := range h.ShardIDs() {
-		if err := h.pollLeader(ctx, s, func(uint64) bool { return true }); err != nil {
-			return fmt.Errorf("%w: shard %d has no leader: %v", ErrUnavailable, s, err)
-		}
-		if err := h.ReadBarrier(ctx, s); err != nil {
-			return fmt.Errorf("log: shard %d not ready: %w", s, err)
+		for {
+			if err := h.pollLeader(ctx, s, func(uint64) bool { return true }); err != nil {
+				return fmt.Errorf("%w: shard %d has no leader: %v", ErrUnavailable, s, err)
+			}
+			err := h.ReadBarrier(ctx, s)
+			if err == nil {
+				break
+			}
+			// A node that just restarted may not hear from a leader for a while (the
+			// leader's connection to its old process breaks only when next written to):
+			// keep waiting until ctx ends rather than give up at the first refusal.
+			if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+				return fmt.Errorf("log: shard %d not ready: %w", s, err)
+			}
 		}
 	}
 	return nil
