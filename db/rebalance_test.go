@@ -199,22 +199,33 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 
 	// 4 data shards × 3 voters over 4 nodes: 3 votes each once balanced.
 	all := []uint64{1, 2, 3, 4}
-	var view ClusterView
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	for balanced := false; !balanced; {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("votes not spread: last view %+v", view.Shards)
-		case <-tick.C:
-		}
-		view = dbs[2].Cluster(ctx)
-		per, ok := votes(view, all)
-		balanced = ok
-		for _, n := range all {
-			balanced = balanced && per[n] == 3
+	// awaitVotes polls node 2's view of the cluster until every node holds a replica of
+	// every shard and ok holds for the data-shard votes per node.
+	awaitVotes := func(what string, ok func(per map[uint64]int) bool) {
+		t.Helper()
+		for {
+			v := dbs[2].Cluster(ctx)
+			if per, held := votes(v, all); held && ok(per) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not reached; last view %+v", what, v.Shards)
+			case <-tick.C:
+			}
 		}
 	}
+	spread := func(per map[uint64]int) bool {
+		for _, n := range all {
+			if per[n] != 3 {
+				return false
+			}
+		}
+		return true
+	}
+	awaitVotes("votes spread", spread)
 	t.Logf("votes spread over 4 nodes %s after the join; %d writes during the moves", time.Since(joined).Round(time.Millisecond), written.Load())
 	close(stopWriters)
 	writers.Wait()
@@ -277,17 +288,22 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 	checkDigests("after the moves")
 
 	// A node that rejoined restarts under its new replica id and serves.
-	if err := dbs[moved].Close(); err != nil {
-		t.Fatalf("close node %d: %v", moved, err)
+	// reopen closes node id and opens it again on the same data.
+	reopen := func(id uint64) *DB {
+		t.Helper()
+		if err := dbs[id].Close(); err != nil {
+			t.Fatalf("close node %d: %v", id, err)
+		}
+		ptrs[id].Store(nil)
+		d, err := Open(ctx, cfg(id))
+		if err != nil {
+			t.Fatalf("reopen node %d: %v", id, err)
+		}
+		dbs[id] = d
+		ptrs[id].Store(d)
+		return d
 	}
-	ptrs[moved].Store(nil)
-	c := cfg(moved)
-	d, err := Open(ctx, c)
-	if err != nil {
-		t.Fatalf("reopen node %d: %v", moved, err)
-	}
-	dbs[moved] = d
-	ptrs[moved].Store(d)
+	d := reopen(moved)
 	if got, want := d.host.ReplicaOf(movedShard), st.Replicas[movedShard][moved]; got != want {
 		t.Fatalf("reopened node %d runs replica %d of shard %d, want %d", moved, got, movedShard, want)
 	}
@@ -301,20 +317,6 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 
 	// Lowering the replication factor takes votes away (the nodes keep their replicas as
 	// non-voting ones); raising it again promotes them back and spreads the votes.
-	awaitVotes := func(what string, ok func(per map[uint64]int) bool) {
-		t.Helper()
-		for {
-			v := dbs[1].Cluster(ctx)
-			if per, held := votes(v, all); held && ok(per) {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s: not reached; last view %+v", what, v.Shards)
-			case <-tick.C:
-			}
-		}
-	}
 	if err := dbs[3].SetReplicationFactor(ctx, 1); err != nil {
 		t.Fatalf("replication factor 1: %v", err)
 	}
@@ -329,14 +331,7 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 	if err := dbs[4].SetReplicationFactor(ctx, 3); err != nil {
 		t.Fatalf("replication factor 3: %v", err)
 	}
-	awaitVotes("three voters per shard, spread", func(per map[uint64]int) bool {
-		for _, n := range all {
-			if per[n] != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	awaitVotes("three voters per shard, spread", spread)
 	for _, id := range all {
 		if _, err := dbs[id].Get(ctx, "c", "rf1", Linearizable); err != nil {
 			t.Fatalf("node %d reads rf1: %v", id, err)
@@ -348,26 +343,10 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 	// rejoined replicas were promoted back included, restarts its replicas as they were —
 	// a replica that joined restarts as non-voting and raft replays its promotion.
 	for _, id := range all {
-		if err := dbs[id].Close(); err != nil {
-			t.Fatalf("close node %d: %v", id, err)
-		}
-		ptrs[id].Store(nil)
-		d, err := Open(ctx, cfg(id))
-		if err != nil {
-			t.Fatalf("reopen node %d: %v", id, err)
-		}
-		dbs[id] = d
-		ptrs[id].Store(d)
+		reopen(id)
 		write(id, fmt.Sprintf("rolled%d", id), int(id))
 	}
-	awaitVotes("votes spread after the rolling restart", func(per map[uint64]int) bool {
-		for _, n := range all {
-			if per[n] != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	awaitVotes("votes spread after the rolling restart", spread)
 	for _, id := range all {
 		for w := uint64(1); w <= 4; w++ {
 			if _, err := dbs[id].Get(ctx, "c", fmt.Sprintf("rolled%d", w), Linearizable); err != nil {

@@ -231,13 +231,16 @@ func Open(cfg Config) (*Host, error) {
 			return startReplica(members, false, rc)
 		}
 	}
-	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
-		shard := s
-		rid := cfg.NodeID
+	rids := make(map[uint64]uint64, cfg.Shards) // the replica this node runs, per data shard
+	for shard := uint64(1); shard <= uint64(cfg.Shards); shard++ {
+		rids[shard] = cfg.NodeID
 		if r, ok := recs[shard]; ok && NodeOf(r.ID) == cfg.NodeID {
-			rid = r.ID
+			rids[shard] = r.ID
 		}
-		h.removeStaleReplicaData(shard, rid)
+	}
+	h.removeStaleReplicaData(rids)
+	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
+		shard, rid := s, rids[s]
 		rep := &replica{}
 		rep.id.Store(rid)
 		h.shards[shard] = rep

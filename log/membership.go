@@ -18,19 +18,10 @@ type Membership struct {
 	Removed   []uint64 // ids that left the shard; raft never lets them back in
 }
 
-// Has reports whether id is a voter or a non-voting replica.
-func (m Membership) Has(id uint64) bool {
-	_, v := m.Voters[id]
-	_, nv := m.NonVoting[id]
-	return v || nv
-}
-
 // ReplicaOf returns node's replica in the shard (a voter or not) and whether it has one.
 func (m Membership) ReplicaOf(node uint64) (uint64, bool) {
-	for id := range m.Voters {
-		if NodeOf(id) == node {
-			return id, true
-		}
+	if id, ok := m.VoterOf(node); ok {
+		return id, true
 	}
 	for id := range m.NonVoting {
 		if NodeOf(id) == node {

@@ -175,18 +175,20 @@ func (h *Host) Rejoin(ctx context.Context, shard, rid uint64) error {
 	return nil
 }
 
-// removeStaleReplicaData drops the raft data of this node's replicas of shard other than
-// keep: what a rejoin interrupted by a crash left behind. Those replicas are removed from
-// their shards (a rejoin records the new id only after the old one left).
-func (h *Host) removeStaleReplicaData(shard, keep uint64) {
+// removeStaleReplicaData drops the raft data of this node's replicas other than the
+// one keep names for their shard: what a rejoin interrupted by a crash left behind. Those
+// replicas are removed from their shards (a rejoin records the new id only after the old
+// one left).
+func (h *Host) removeStaleReplicaData(keep map[uint64]uint64) {
 	nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{})
 	if nhi == nil {
 		return
 	}
 	for _, li := range nhi.LogInfo {
-		if li.ShardID == shard && li.ReplicaID != keep && NodeOf(li.ReplicaID) == h.cfg.NodeID {
-			if err := h.nh.RemoveData(shard, li.ReplicaID); err != nil {
-				h.log.Warn("stale replica data not removed", "shard", shard, "replica", li.ReplicaID, "err", err)
+		want, data := keep[li.ShardID]
+		if data && li.ReplicaID != want && NodeOf(li.ReplicaID) == h.cfg.NodeID {
+			if err := h.nh.RemoveData(li.ShardID, li.ReplicaID); err != nil {
+				h.log.Warn("stale replica data not removed", "shard", li.ShardID, "replica", li.ReplicaID, "err", err)
 			}
 		}
 	}
