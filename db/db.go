@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,6 +76,11 @@ type Config struct {
 
 	MaxQueryLimit  int    // largest page a query may ask for (default 1000)
 	QueryCostLimit uint64 // CEL cost bound per document (default query.DefaultCostLimit)
+
+	// OnStart, when set, is called once this node's replicas run, before Open waits for
+	// the shards to be ready (which can take a while after a restart). From then on
+	// LocalApplied answers, so the node can answer the controller's probes as alive.
+	OnStart func(*DB)
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -269,6 +275,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	bctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
 	d.startMeta(bctx)
+	if cfg.OnStart != nil {
+		cfg.OnStart(d)
+	}
 	if err := d.host.WaitReady(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
@@ -381,12 +390,27 @@ func (d *DB) toWrite(w *Write, principal string) materializer.Write {
 	return mw
 }
 
+// command builds the command of writes ws. A command with a write that carries no
+// idempotency key gets a retry token, so that propose can resubmit it too when an attempt's
+// outcome is unknown.
 func (d *DB) command(principal string, ws []materializer.Write) *materializer.Command {
-	return &materializer.Command{
+	c := &materializer.Command{
 		TS: d.clock.Now(), Origin: d.cfg.DC, Principal: principal,
 		IdemTTL: uint64(d.cfg.IdempotencyTTL / time.Millisecond), Writes: ws,
 	}
+	for _, w := range ws {
+		if w.RequestID == "" {
+			c.Retry, c.RetryTTL = rand.Text(), uint64(d.retryWindow()/time.Millisecond)
+			break
+		}
+	}
+	return c
 }
+
+// retryWindow is how long a retry token's outcome is remembered: every copy of a command
+// is proposed within the write timeout, and one that commits later than a minute after the
+// first copy is not a delay raft's transport can hold.
+func (d *DB) retryWindow() time.Duration { return max(time.Minute, 2*d.cfg.WriteTimeout) }
 
 // Write applies one write on behalf of principal.
 func (d *DB) Write(ctx context.Context, principal string, w Write) (Result, error) {
@@ -484,15 +508,15 @@ func (d *DB) Batch(ctx context.Context, principal string, ws []Write, idempotenc
 	return out, nil
 }
 
-// propose submits cmd to shard. A command whose writes all carry idempotency keys is
-// resubmitted when its outcome is unknown, since the materializer answers a repeat from
-// its records instead of applying it twice.
+// propose submits cmd to shard. A command with a retry token, or whose writes all carry
+// idempotency keys, is resubmitted when its outcome is unknown, since the materializer
+// answers a repeat from its records instead of applying it twice.
 func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Command) ([]materializer.WriteResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
 	defer cancel()
 	retryable := true
 	for _, w := range cmd.Writes {
-		retryable = retryable && w.RequestID != ""
+		retryable = retryable && (cmd.Retry != "" || w.RequestID != "")
 	}
 	payload := materializer.EncodeCommand(cmd)
 	unknown := false // an attempt ended with its outcome unknown

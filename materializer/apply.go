@@ -27,7 +27,7 @@ func (s *Shard) Apply(entries []log.Entry) error {
 	s.remoteCounts = [len(remoteOutcomes)]int{}
 	b := s.m.cfg.Store.NewBatch()
 	defer b.Close()
-	meta := s.meta
+	meta, floors := s.meta, s.floors
 	var ups []cacheUpdate
 	for i := range entries {
 		e := &entries[i]
@@ -50,7 +50,7 @@ func (s *Shard) Apply(entries []log.Entry) error {
 			case len(cmd.Remote) > 0:
 				rs, err = s.applyRemote(b, &meta, &cmd, &ups)
 			default:
-				rs, err = s.applyCommand(b, &meta, &cmd, &ups)
+				rs, err = s.applyCommand(b, &meta, &floors, &cmd, &ups)
 			}
 			if err != nil {
 				return fmt.Errorf("materializer: shard %d entry %d: %w", s.shard, e.Index, err)
@@ -82,7 +82,7 @@ func (s *Shard) Apply(entries []log.Entry) error {
 	s.flushRemoteCounts()
 	s.m.metrics.applySeconds.Observe(time.Since(start).Seconds())
 	advanced := meta.LastIndex != s.meta.LastIndex
-	s.meta, s.applied = meta, last
+	s.meta, s.applied, s.floors = meta, last, floors
 	if advanced {
 		s.notify()
 	}
@@ -103,15 +103,70 @@ type plan struct {
 }
 
 // applyCommand decides every write of c against the current state, then, if all succeed,
-// appends their events and writes their effects into b. On any failure it writes nothing
-// (replayed writes excepted, which never write).
-func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cacheUpdate) ([]WriteResult, error) {
+// appends their events and writes their effects into b. On any failure it writes no event
+// and no document, only the refusal under each write's request id.
+//
+// A command with a retry token is decided once: its results are remembered under the
+// token, refusals included, and a later copy of it (a resubmission after an unknown
+// outcome, or the original arriving after its resubmission) is answered with them.
+func (s *Shard) applyCommand(b *l2.Batch, meta *l2.Meta, fl *expiryFloors, c *Command, ups *[]cacheUpdate) ([]WriteResult, error) {
 	// Idempotency records expire by the command's time, a bounded number per command, so
 	// the outcome depends only on the sequence of commands, never on how raft batches them.
 	now := max(c.TS, meta.LastTS)
-	if _, err := b.ExpireIdem(s.shard, now, expirePerCommand); err != nil {
+	last, err := b.ExpireIdem(s.shard, fl.idem, now, expirePerCommand)
+	if err != nil {
 		return nil, fmt.Errorf("expire: %w", err)
 	}
+	fl.idem = min(last, meta.LastTS)
+	if c.Retry == "" {
+		return s.applyWrites(b, meta, c, ups)
+	}
+	// Every write without an idempotency key adds a retry record, so expiring them runs
+	// in sweeps: when the command's time enters a new tenth of a second (a deterministic
+	// choice: it depends on the command and the shard's last event time only). A record
+	// past its expiry but not yet deleted is ignored all the same.
+	if now>>16/100 > meta.LastTS>>16/100 {
+		if last, err = b.ExpireRetries(s.shard, fl.retry, now, retrySweep); err != nil {
+			return nil, fmt.Errorf("expire: %w", err)
+		}
+		fl.retry = min(last, meta.LastTS)
+	}
+	expiry := c.TS + log.Timestamp(c.RetryTTL<<16)
+	if expiry > now {
+		stored, ok, err := b.Retry(s.shard, expiry, c.Retry)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			rs, err := DecodeResults(stored)
+			if err != nil || len(rs) != len(c.Writes) {
+				return nil, fmt.Errorf("retry record: %d results for %d writes: %v", len(rs), len(c.Writes), err)
+			}
+			return rs, nil
+		}
+	}
+	rs, err := s.applyWrites(b, meta, c, ups)
+	if err != nil {
+		return nil, err
+	}
+	if expiry > now {
+		if err := b.PutRetry(s.shard, expiry, c.Retry, EncodeResults(rs)); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// expiryFloors say from which expiry on the shard's idempotency and retry records may be
+// left to expire: every record that expires earlier is deleted, and none can be added
+// (a new record expires after the shard's last event time, which never goes back). They
+// only spare expiry a walk over the tombstones of deleted records, so they live in memory
+// and start at 0.
+type expiryFloors struct{ idem, retry log.Timestamp }
+
+// applyWrites decides and applies the writes of c (see applyCommand).
+func (s *Shard) applyWrites(b *l2.Batch, meta *l2.Meta, c *Command, ups *[]cacheUpdate) ([]WriteResult, error) {
+	now := max(c.TS, meta.LastTS)
 	rs := make([]WriteResult, len(c.Writes))
 	failed := false
 	var toApply []int

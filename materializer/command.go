@@ -60,6 +60,12 @@ type Command struct {
 	Index     *IndexOp      // exclusive with the others
 	Remote    []RemoteWrite // exclusive with the others
 	Policy    *PolicyOp     // exclusive with the others
+	// Retry, when set on a command of writes, names it so that a copy proposed again after
+	// an unknown outcome is answered with the first copy's results instead of applying
+	// twice. The outcome is remembered for RetryTTL milliseconds. The proposer sets it on
+	// writes that carry no idempotency keys; it never appears in events.
+	Retry    string
+	RetryTTL uint64
 }
 
 // Status is the outcome of one write.
@@ -96,6 +102,7 @@ type WriteResult struct {
 const (
 	commandVersion   byte = 1
 	commandVersionV2 byte = 2 // v1 followed by resolves and clocks, remote writes, policy
+	commandVersionV3 byte = 3 // v2 followed by the retry token and its lifetime
 )
 
 func (c *Command) needsV2() bool {
@@ -119,11 +126,16 @@ func EncodeCommand(c *Command) []byte {
 	for _, r := range c.Remote {
 		n += 64 + len(r.Collection) + len(r.ID) + len(r.Body) + len(r.Principal) + len(r.RequestID)
 	}
+	n += len(c.Retry)
 	b := make([]byte, 0, n)
-	v2 := c.needsV2()
-	if v2 {
+	v3 := c.Retry != ""
+	v2 := v3 || c.needsV2()
+	switch {
+	case v3:
+		b = append(b, commandVersionV3)
+	case v2:
 		b = append(b, commandVersionV2)
-	} else {
+	default:
 		b = append(b, commandVersion)
 	}
 	b = wire.AppendUvarint(b, uint64(c.TS))
@@ -164,6 +176,10 @@ func EncodeCommand(c *Command) []byte {
 	if v2 {
 		b = appendV2(b, c)
 	}
+	if v3 {
+		b = wire.AppendString(b, c.Retry)
+		b = wire.AppendUvarint(b, c.RetryTTL)
+	}
 	return b
 }
 
@@ -172,7 +188,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	var c Command
 	r := wire.NewReader(b)
 	version := r.Byte()
-	if r.Err() == nil && version != commandVersion && version != commandVersionV2 {
+	if r.Err() == nil && (version < commandVersion || version > commandVersionV3) {
 		return c, fmt.Errorf("%w: command version %d", ErrCorruptCommand, version)
 	}
 	c.TS = log.Timestamp(r.Uvarint())
@@ -206,10 +222,13 @@ func DecodeCommand(b []byte) (Command, error) {
 		ix.Limit = r.Uvarint()
 		c.Index = ix
 	}
-	if version == commandVersionV2 && r.Err() == nil {
+	if version >= commandVersionV2 && r.Err() == nil {
 		if err := readV2(r, &c, len(b)); err != nil {
 			return Command{}, err
 		}
+	}
+	if version == commandVersionV3 {
+		c.Retry, c.RetryTTL = r.String(), r.Uvarint()
 	}
 	if err := r.Err(); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrCorruptCommand, err)

@@ -15,7 +15,8 @@ import (
 
 // equalCommands compares commands treating nil and empty slices as equal.
 func equalCommands(a, b materializer.Command) bool {
-	if a.TS != b.TS || a.Origin != b.Origin || a.Principal != b.Principal || a.IdemTTL != b.IdemTTL || len(a.Writes) != len(b.Writes) {
+	if a.TS != b.TS || a.Origin != b.Origin || a.Principal != b.Principal || a.IdemTTL != b.IdemTTL || len(a.Writes) != len(b.Writes) ||
+		a.Retry != b.Retry || a.RetryTTL != b.RetryTTL {
 		return false
 	}
 	for i := range a.Writes {
@@ -45,6 +46,13 @@ func TestCommandRoundTrip(t *testing.T) {
 				{Op: log.OpPatch, Collection: "c", ID: "1", Body: []byte(`{"y":null}`), IfMatch: 7, HasIfMatch: true, RequestID: "r1"},
 				{Op: log.OpPut, Collection: "c", ID: "2", Body: []byte(`{}`), IfNoneMatch: true, RequestID: "r2"},
 				{Op: log.OpDelete, Collection: "c", ID: "3", HasIfMatch: true}, // If-Match: 0 (must not exist)
+			},
+		}},
+		{"retry token", materializer.Command{
+			TS: 9, Origin: "dc1", Principal: "p", Retry: "TOKEN", RetryTTL: 60_000,
+			Writes: []materializer.Write{
+				{Op: log.OpPut, Collection: "c", ID: "1", Body: []byte(`{}`)},
+				{Op: log.OpPut, Collection: "c", ID: "2", Body: []byte(`{}`), RequestID: "p/k"},
 			},
 		}},
 		{"extremes", materializer.Command{
@@ -85,6 +93,8 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"empty", nil},
 		{"version 0", append([]byte{0}, good[1:]...)},
 		{"version 2", append([]byte{2}, good[1:]...)},
+		{"version 3", append([]byte{3}, good[1:]...)},
+		{"version 4", append([]byte{4}, good[1:]...)},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"write count past input", func() []byte {
 			b := []byte{1}

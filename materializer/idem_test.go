@@ -76,3 +76,61 @@ func TestIdemExpiryBatching(t *testing.T) {
 		t.Fatal("same entries in different batches: digests differ")
 	}
 }
+
+func retryCmd(ms int64, token string, ttlMillis uint64, ws ...materializer.Write) []byte {
+	return materializer.EncodeCommand(&materializer.Command{
+		TS: log.MakeTimestamp(ms, 0), Origin: "dc1", Principal: "p", Writes: ws, Retry: token, RetryTTL: ttlMillis,
+	})
+}
+
+// TestRetryToken: a command with a retry token is decided once. A copy committed later
+// (a resubmission, or the original after its resubmission) gets the first copy's results,
+// a refusal included, until the token's record expires.
+func TestRetryToken(t *testing.T) {
+	const t0 = 1_700_000_000_000
+	put := func(id, body string) materializer.Write {
+		return materializer.Write{Op: log.OpPut, Collection: "c", ID: id, Body: []byte(body)}
+	}
+	created := retryCmd(t0, "T1", 1000, put("a", `{"v":1}`), put("b", `{"v":1}`))
+	refused := retryCmd(t0+1, "T2", 1000, materializer.Write{
+		Op: log.OpPut, Collection: "c", ID: "a", Body: []byte(`{"v":2}`), HasIfMatch: true, IfMatch: 2,
+	})
+	entries := []log.Entry{
+		{Index: 1, Cmds: [][]byte{created}},
+		{Index: 2, Cmds: [][]byte{created, refused}},                                // the first a copy, the second refused: a is at version 1
+		{Index: 3, Cmds: [][]byte{retryCmd(t0+2, "T3", 1000, put("a", `{"v":3}`))}}, // a is at version 2 now
+		{Index: 4, Cmds: [][]byte{refused}},                                         // the refusal's copy: refused still, though If-Match 2 holds now
+		{Index: 5, Cmds: [][]byte{retryCmd(t0+5000, "", 0, put("z", `{}`))}},        // time passes T1's expiry
+		{Index: 6, Cmds: [][]byte{created}},                                         // a copy after the record expired applies again
+	}
+	n := newNode(t)
+	n.apply(t, entries, 1, 2, 3)
+	results := func(e, c int) []materializer.WriteResult {
+		t.Helper()
+		rs, err := materializer.DecodeResults(entries[e].Results[c])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	first, copied := results(0, 0), results(1, 0)
+	if len(copied) != 2 || copied[0] != first[0] || copied[1] != first[1] {
+		t.Errorf("copy of a committed command: %+v, want the first copy's %+v", copied, first)
+	}
+	if r := results(1, 1); r[0].Status != materializer.StatusPrecondition || r[0].Current != 1 {
+		t.Errorf("conditional write: %+v, want a refusal with current version 1", r[0])
+	}
+	if r := results(3, 0); r[0].Status != materializer.StatusPrecondition || r[0].Current != 1 {
+		t.Errorf("copy of a refused command: %+v, want the first copy's refusal", r[0])
+	}
+	doc, err := n.m.Get(tiers.Key{Shard: testShard, Collection: "c", ID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Version != 3 || string(doc.Body) != `{"v":1}` {
+		t.Errorf("document a: version %d body %s; want version 3 (put, put, put after expiry) body {\"v\":1}", doc.Version, doc.Body)
+	}
+	if r := results(5, 0); r[0].Version != 3 || r[0].Position.Index <= first[1].Position.Index {
+		t.Errorf("copy after the record expired: %+v, want it applied as version 3", r[0])
+	}
+}

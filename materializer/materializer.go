@@ -20,6 +20,10 @@ import (
 // expirePerCommand bounds how many expired idempotency records one command deletes.
 const expirePerCommand = 16
 
+// retrySweep bounds how many expired retry records one sweep deletes; sweeps run at most
+// ten times a second of command time, so a shard keeps up with 20,000 writes a second.
+const retrySweep = 2048
+
 // Config configures a Materializer.
 type Config struct {
 	Store *l2.DB        // required: the node's L2 store
@@ -168,6 +172,7 @@ type Shard struct {
 	fillMu  sync.RWMutex
 	meta    l2.Meta
 	applied uint64
+	floors  expiryFloors
 	// indexes are the shard's index definitions by collection, as of the last applied
 	// command; only the log's goroutine touches them.
 	indexes map[string][]l2.IndexDef
@@ -191,7 +196,7 @@ func (s *Shard) Open() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("materializer: shard %d: meta: %w", s.shard, err)
 	}
-	s.applied, s.meta = applied, meta
+	s.applied, s.meta, s.floors = applied, meta, expiryFloors{}
 	if err := s.loadIndexes(); err != nil {
 		return 0, fmt.Errorf("materializer: shard %d: indexes: %w", s.shard, err)
 	}

@@ -533,28 +533,41 @@ func TestSnapshotStopped(t *testing.T) {
 }
 
 // BenchmarkApply applies one raft entry per iteration holding 64 commands, each one put
-// of a 256-byte document to a distinct key. Apply commits without fsync by design (the
-// raft log is the durable record), so this measures the materializer and pebble's memtable
-// path, not the disk.
+// of a 256-byte document to a distinct key, the commands 1 ms apart. Apply commits without
+// fsync by design (the raft log is the durable record), so this measures the materializer
+// and pebble's memtable path, not the disk. retry_token gives each command a retry token
+// remembered for 60 s, as db does for writes without idempotency keys.
 func BenchmarkApply(b *testing.B) {
+	for _, retry := range []bool{false, true} {
+		name := "plain"
+		if retry {
+			name = "retry_token"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkApply(b, retry) })
+	}
+}
+
+func benchmarkApply(b *testing.B, retry bool) {
 	const perEntry, bodySize = 64, 256
 	n := openNode(b, b.TempDir())
 	if _, err := n.sm.Open(); err != nil {
 		b.Fatal(err)
 	}
 	pad := strings.Repeat("x", bodySize-len(`{"i":0000000000,"pad":""}`))
-	ts := log.MakeTimestamp(1_700_000_000_000, 0)
 	var id uint64
 	next := func(index uint64) log.Entry {
 		e := log.Entry{Index: index, Cmds: make([][]byte, perEntry)}
 		for i := range e.Cmds {
 			id++
-			ts++
-			body := fmt.Appendf(nil, `{"i":%010d,"pad":%q}`, id, pad)
-			e.Cmds[i] = materializer.EncodeCommand(&materializer.Command{
-				TS: ts, Origin: "dc1", Principal: "bench",
+			body := fmt.Appendf(nil, `{"i":%10d,"pad":%q}`, id, pad)
+			cmd := &materializer.Command{
+				TS: log.MakeTimestamp(1_700_000_000_000+int64(id), 0), Origin: "dc1", Principal: "bench",
 				Writes: []materializer.Write{{Op: log.OpPut, Collection: "bench", ID: fmt.Sprintf("doc-%d", id), Body: body}},
-			})
+			}
+			if retry {
+				cmd.Retry, cmd.RetryTTL = fmt.Sprintf("%026d", id), 60_000
+			}
+			e.Cmds[i] = materializer.EncodeCommand(cmd)
 		}
 		return e
 	}
@@ -567,6 +580,7 @@ func BenchmarkApply(b *testing.B) {
 	b.SetBytes(perEntry * bodySize)
 	var index uint64
 	var pending []log.Entry
+	var last log.Entry
 	for b.Loop() {
 		if len(pending) == 0 {
 			b.StopTimer()
@@ -579,7 +593,13 @@ func BenchmarkApply(b *testing.B) {
 		if err := n.sm.Apply(pending[:1]); err != nil {
 			b.Fatal(err)
 		}
+		last = pending[0]
 		pending = pending[1:]
+	}
+	for _, r := range last.Results {
+		if rs, err := materializer.DecodeResults(r); err != nil || !rs[0].Status.Applied() {
+			b.Fatalf("a write of the last entry was not applied: %+v %v", rs, err)
+		}
 	}
 	applied := index - uint64(len(pending))
 	b.ReportMetric(float64(applied*perEntry)/b.Elapsed().Seconds(), "events/s")

@@ -202,7 +202,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: grpc listen: %w", err)
 		}
 	}
+	// Until the gateway serves, the node answers probes once its replicas run, and 503 to
+	// everything else.
+	early := serveStarting(ln)
 	closeListeners := func() {
+		early.handOver()
 		ln.Close()
 		if grpcLn != nil {
 			grpcLn.Close()
@@ -217,6 +221,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeListeners()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	dcfg.OnStart = early.probing
 	d, err := db.Open(ctx, dcfg)
 	if err != nil {
 		closeListeners()
@@ -271,6 +276,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if n.grpc != nil {
 		go func() { n.serveErr <- n.grpc.Serve(grpcLn) }()
+	}
+	if err := early.handOver(); err != nil {
+		closeListeners()
+		closeData()
+		return nil, fmt.Errorf("node: http listener: %w", err)
 	}
 	go func() { n.serveErr <- rs.Serve(ln) }()
 	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,

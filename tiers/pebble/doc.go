@@ -12,6 +12,7 @@
 //	e index                         the immutable event store: index → encoded log.Event
 //	i request-id                    idempotency record: collection, id, stored result, expiry
 //	x expiry request-id             expiry index of idempotency records
+//	t expiry token                  a command's results under its retry token, until expiry
 //	c coll                          live document count of a collection
 //	X coll 0x00 id                  a document's vector clock, visible version's origin, siblings
 //	H origin 0x00 shard stream      highest index applied from a stream of another datacenter

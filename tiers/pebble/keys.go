@@ -11,6 +11,7 @@ const (
 	kIdem    byte = 'i'
 	kExpiry  byte = 'x'
 	kCount   byte = 'c'
+	kRetry   byte = 't'
 )
 
 func shardPrefix(shard uint64) []byte {
@@ -53,6 +54,11 @@ func idemKey(shard uint64, reqID string) []byte { return key(shard, kIdem, []byt
 
 func expiryKey(shard, expiry uint64, reqID string) []byte {
 	return key(shard, kExpiry, u64(expiry), []byte(reqID))
+}
+
+// retryKey sorts retry records by expiry, so that expiring them is one range deletion.
+func retryKey(shard, expiry uint64, token string) []byte {
+	return key(shard, kRetry, u64(expiry), []byte(token))
 }
 
 func countKey(shard uint64, coll string) []byte { return key(shard, kCount, []byte(coll)) }

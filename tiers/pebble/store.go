@@ -292,21 +292,48 @@ func (b *Batch) PutIdem(shard uint64, reqID string, i Idem) error {
 	return b.set(expiryKey(shard, uint64(i.Expiry), reqID), nil)
 }
 
-// ExpireIdem deletes at most limit idempotency records that expired before now, oldest
-// first, and reports how many it deleted.
-func (b *Batch) ExpireIdem(shard uint64, now log.Timestamp, limit int) (int, error) {
-	lo := key(shard, kExpiry)
-	hi := key(shard, kExpiry, u64(uint64(now)))
-	it, err := b.b.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+// Retry returns the results remembered for a command's retry token whose record expires
+// at expiry, if the record is there.
+func (b *Batch) Retry(shard uint64, expiry log.Timestamp, token string) ([]byte, bool, error) {
+	return b.get(retryKey(shard, uint64(expiry), token))
+}
+
+// PutRetry remembers a command's results under its retry token until expiry.
+func (b *Batch) PutRetry(shard uint64, expiry log.Timestamp, token string, results []byte) error {
+	return b.set(retryKey(shard, uint64(expiry), token), results)
+}
+
+// Expiring records deletes the oldest of an expiry-ordered range. Deleted keys stay as
+// tombstones until compaction, and an iterator from the start of the range would step
+// over all of them on every call, so each call starts from a floor below which nothing is
+// left: the caller keeps it (in memory, 0 after a restart) and passes it back.
+
+// ExpireRetries deletes at most limit retry records that expire at or before now, oldest
+// first, looking from expiry from on, and returns the expiry of the last one it deleted
+// (from when it deleted none).
+func (b *Batch) ExpireRetries(shard uint64, from, now log.Timestamp, limit int) (log.Timestamp, error) {
+	lo := key(shard, kRetry)
+	dead, err := b.oldest(key(shard, kRetry, u64(uint64(from))), key(shard, kRetry, u64(uint64(now)+1)), limit)
 	if err != nil {
-		return 0, err
+		return from, err
 	}
-	var dead [][]byte
-	for it.First(); it.Valid() && len(dead) < limit; it.Next() {
-		dead = append(dead, append([]byte(nil), it.Key()...))
+	for _, k := range dead {
+		if err := b.b.Delete(k, nil); err != nil {
+			return from, err
+		}
+		from = log.Timestamp(binary.BigEndian.Uint64(k[len(lo) : len(lo)+8]))
 	}
-	if err := it.Close(); err != nil {
-		return 0, err
+	return from, nil
+}
+
+// ExpireIdem deletes at most limit idempotency records that expired before now, oldest
+// first, looking from expiry from on, and returns the expiry of the last one it deleted
+// (from when it deleted none).
+func (b *Batch) ExpireIdem(shard uint64, from, now log.Timestamp, limit int) (log.Timestamp, error) {
+	lo := key(shard, kExpiry)
+	dead, err := b.oldest(key(shard, kExpiry, u64(uint64(from))), key(shard, kExpiry, u64(uint64(now))), limit)
+	if err != nil {
+		return from, err
 	}
 	for _, k := range dead {
 		reqID := string(k[len(lo)+8:])
@@ -314,18 +341,32 @@ func (b *Batch) ExpireIdem(shard uint64, now log.Timestamp, limit int) (int, err
 		// Delete the record only if this index entry is still its own.
 		rec, ok, err := b.Idem(shard, reqID)
 		if err != nil {
-			return 0, err
+			return from, err
 		}
 		if ok && rec.Expiry == expiry {
 			if err := b.b.Delete(idemKey(shard, reqID), nil); err != nil {
-				return 0, err
+				return from, err
 			}
 		}
 		if err := b.b.Delete(k, nil); err != nil {
-			return 0, err
+			return from, err
 		}
+		from = expiry
 	}
-	return len(dead), nil
+	return from, nil
+}
+
+// oldest returns the first limit keys of [lo, hi).
+func (b *Batch) oldest(lo, hi []byte, limit int) ([][]byte, error) {
+	it, err := b.b.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for it.First(); it.Valid() && len(keys) < limit; it.Next() {
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	return keys, it.Close()
 }
 
 // SetMeta writes the shard's meta.
