@@ -162,6 +162,80 @@ func (d *DB) addJoining(ctx context.Context, shard uint64, r JoinRequest) error 
 	return d.host.AddNonVoting(ctx, shard, r.ID, r.RaftAddr)
 }
 
+// ErrNodeRemoved means the cluster removed this node (decommissioned, or unreachable for
+// longer than DeadAfter): raft never lets its replicas back, so it cannot start. Its data
+// directory has to be wiped and the node joined again.
+var ErrNodeRemoved = errors.New("db: this node was removed from the cluster; wipe its data directory and join it again")
+
+// removedCheckEvery is how often a node waiting to get ready asks the other members
+// whether it was removed.
+const removedCheckEvery = 3 * time.Second
+
+// waitReady waits until every shard is ready. A node the cluster removed while it was down
+// never hears from a leader again, so meanwhile it asks the other members (their
+// GET /v1/cluster/nodes/{id}) and gives up with ErrNodeRemoved when one says so, instead
+// of waiting out ctx as if the cluster were unavailable.
+func (d *DB) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(removedCheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if d.removedByPeers(ctx) {
+				cancel(ErrNodeRemoved)
+				return
+			}
+		}
+	}()
+	err := d.host.WaitReady(ctx)
+	close(stop)
+	wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrNodeRemoved) {
+		return fmt.Errorf("%w (node %d)", ErrNodeRemoved, d.cfg.NodeID)
+	}
+	return err
+}
+
+// removedByPeers reports whether this node's meta state, or any other member it can reach,
+// has this node removed.
+func (d *DB) removedByPeers(ctx context.Context) bool {
+	st := d.meta.State()
+	if n, ok := st.Node(d.cfg.NodeID); ok && n.State == meta.Removed {
+		return true
+	}
+	for _, n := range st.Nodes {
+		if n.ID == d.cfg.NodeID || n.State == meta.Removed || n.HTTPAddr == "" {
+			continue
+		}
+		m, ok, err := d.prober.Member(ctx, n.HTTPAddr, d.cfg.NodeID)
+		if err == nil && ok && m.State == meta.Removed {
+			d.cfg.Logger.Error("this node was removed from the cluster", "node", d.cfg.NodeID, "told_by", n.ID)
+			return true
+		}
+	}
+	return false
+}
+
+// Member returns node id as this node's meta state has it; ErrNotFound when it is not a
+// member.
+func (d *DB) Member(id uint64) (meta.Node, error) {
+	n, ok := d.meta.State().Node(id)
+	if !ok {
+		return meta.Node{}, fmt.Errorf("%w: node %d is not a member", ErrNotFound, id)
+	}
+	return n, nil
+}
+
 // Decommission marks node id leaving. The controller then moves its votes to other
 // nodes, removes its replicas, and marks it removed; Cluster shows the progress.
 func (d *DB) Decommission(ctx context.Context, id uint64) (meta.Node, error) {

@@ -278,7 +278,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.OnStart != nil {
 		cfg.OnStart(d)
 	}
-	if err := d.host.WaitReady(ctx); err != nil {
+	if err := d.waitReady(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}

@@ -97,6 +97,31 @@ func (p *Prober) ProbeAll(ctx context.Context, nodes []Node) map[uint64]Probe {
 	return out
 }
 
+// Member asks the node at httpAddr what its meta state says of node id. ok is false when
+// that node does not know id as a member (404).
+func (p *Prober) Member(ctx context.Context, httpAddr string, id uint64) (n Node, ok bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s/%d", baseURL(httpAddr), JoinPath, id), nil)
+	if err != nil {
+		return Node{}, false, err
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return Node{}, false, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return Node{}, false, nil
+	default:
+		return Node{}, false, fmt.Errorf("meta: member %d at %s: status %d", id, httpAddr, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&n); err != nil {
+		return Node{}, false, fmt.Errorf("meta: member %d at %s: %w", id, httpAddr, err)
+	}
+	return n, n.ID == id, nil
+}
+
 // JoinPath is the HTTP path a member accepts join requests on.
 const JoinPath = "/v1/cluster/nodes"
 

@@ -202,9 +202,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: grpc listen: %w", err)
 		}
 	}
-	// Until the gateway serves, the node answers probes once its replicas run, and 503 to
-	// everything else.
-	early := serveStarting(ln)
+	// Until the gateway serves, the node answers probes, and 503 to everything else.
+	early := serveStarting(ln, cfg.NodeID)
 	closeListeners := func() {
 		early.handOver()
 		ln.Close()

@@ -15,25 +15,27 @@ import (
 )
 
 // starting answers on the HTTP listener while the node starts, until the REST gateway
-// takes the listener over. Once the node's replicas run it answers the cluster
-// controller's probes (meta.LocalPath) with their applied indexes, so a node that takes a
-// while to catch up after a restart is seen alive, not dead; every other request gets 503
+// takes the listener over. It answers the cluster controller's probes (meta.LocalPath)
+// as this node: with nothing applied while the node joins and opens its data, then with
+// its replicas' applied indexes once they run. So a node that takes a while to join, or
+// to catch up after a restart, is seen alive, not dead. Every other request gets 503
 // unavailable.
 type starting struct {
+	id    uint64
 	tcp   *net.TCPListener
 	srv   *http.Server
 	done  chan struct{}
 	local atomic.Pointer[db.DB]
 }
 
-// serveStarting starts answering on ln. It returns nil (nothing answers until the gateway
-// serves) when ln is not a TCP listener.
-func serveStarting(ln net.Listener) *starting {
+// serveStarting starts answering on ln for node id. It returns nil (nothing answers until
+// the gateway serves) when ln is not a TCP listener.
+func serveStarting(ln net.Listener, id uint64) *starting {
 	tcp, ok := ln.(*net.TCPListener)
 	if !ok {
 		return nil
 	}
-	s := &starting{tcp: tcp, done: make(chan struct{})}
+	s := &starting{id: id, tcp: tcp, done: make(chan struct{})}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -51,8 +53,12 @@ func (s *starting) probing(d *db.DB) {
 
 func (s *starting) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if d := s.local.Load(); d != nil && r.Method == http.MethodGet && r.URL.Path == meta.LocalPath {
-		json.NewEncoder(w).Encode(d.LocalApplied())
+	if r.Method == http.MethodGet && r.URL.Path == meta.LocalPath {
+		p := meta.Probe{Node: s.id, Applied: map[uint64]uint64{}}
+		if d := s.local.Load(); d != nil {
+			p = d.LocalApplied()
+		}
+		json.NewEncoder(w).Encode(p)
 		return
 	}
 	info := gateway.Lookup(fmt.Errorf("%w: the node is starting", db.ErrUnavailable))

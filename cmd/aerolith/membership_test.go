@@ -13,6 +13,7 @@ package main
 //     does): node 4 takes its votes, node 1 leaves every shard and ends up "removed";
 //  4. node 5 joins and votes spread to it again, then node 2 is killed (SIGKILL) and
 //     stays down: after --dead-after, node 5 takes its votes and node 2 is marked removed.
+//  5. node 2 restarts on its old data and exits, saying the cluster removed it.
 //
 // Writers spread requests over every node that is up throughout. At the end the state
 // digests of the nodes still up must be equal, and the crash test's model must find every
@@ -23,7 +24,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -106,9 +109,9 @@ func TestClusterMembership(t *testing.T) {
 		hc:  &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clusterWriters, DisableCompression: true}},
 	}
 	h.crashHarness.hc = h.hc
-	// Longer than a restart takes (2-5 s here): a node restarted while votes move is not
-	// probed until it is ready, and must not count as dead meanwhile.
-	const deadAfter = 10 * time.Second
+	// Longer than a killed node takes to come back until its replicas run (when it answers
+	// probes again, before it is ready): it must not count as dead meanwhile.
+	const deadAfter = 5 * time.Second
 	h.layout(dir, seed)
 	for _, n := range h.nodes {
 		n.args = append(n.args, "--dead-after", deadAfter.String())
@@ -269,6 +272,25 @@ func TestClusterMembership(t *testing.T) {
 		return st.state(2) == "removed" && holdsNone(st, 2) && votersAre(st, 3, 4, 5)
 	})
 	t.Logf("dead node 2 replaced %s after the kill (--dead-after %s)", time.Since(at).Round(time.Millisecond), deadAfter)
+
+	// 5. Node 2 comes back with its old data: the cluster removed it, so it must exit with
+	// that said, not wait out its start as if the cluster were unavailable.
+	at = time.Now()
+	h.start(h.nodes[1], "removed")
+	select {
+	case <-h.nodes[1].proc.exited:
+	case <-time.After(60 * time.Second):
+		h.nodes[1].proc.kill(t)
+		t.Fatal("removed node 2 was still running 60 s after its restart")
+	}
+	logged, err := os.ReadFile(h.nodes[1].logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.nodes[1].proc.waitErr == nil || !strings.Contains(string(logged), "removed from the cluster") {
+		t.Fatalf("removed node 2 exited with %v, its log not saying it was removed", h.nodes[1].proc.waitErr)
+	}
+	t.Logf("removed node 2 restarted and exited %s later: %v", time.Since(at).Round(time.Millisecond), h.nodes[1].proc.waitErr)
 	h.waitFor(time.Second)
 
 	writes := stop()

@@ -127,6 +127,20 @@ func (s *Server) join(c *fiber.Ctx) error {
 
 // decommission answers DELETE /v1/cluster/nodes/{id}: marks the node leaving; its
 // replicas move away and it ends up removed (watch GET /v1/cluster).
+// member answers GET /v1/cluster/nodes/{id}: the member as this node's meta state has it
+// (404 not_found when it is none). A restarting node asks it whether it was removed.
+func (s *Server) member(c *fiber.Ctx) error {
+	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
+	if err != nil || id == 0 {
+		return s.error(c, fmt.Errorf("%w: node id %q", db.ErrInvalidArgument, c.Params("id")))
+	}
+	n, err := s.cfg.Store.Member(id)
+	if err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(nodeJSON(n))
+}
+
 func (s *Server) decommission(c *fiber.Ctx) error {
 	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
 	if err != nil || id == 0 {

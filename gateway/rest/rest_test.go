@@ -336,3 +336,39 @@ func TestLeaderTransferEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestMemberEndpoint(t *testing.T) {
+	c := startNode(t)
+	// The node registers itself in the meta shard in the background.
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	r := c.do(http.MethodGet, "/v1/cluster/nodes/1", "")
+	for r.status != 200 {
+		select {
+		case <-deadline:
+			t.Fatalf("GET /v1/cluster/nodes/1: %d %s after 30 s", r.status, r.raw)
+		case <-tick.C:
+		}
+		r = c.do(http.MethodGet, "/v1/cluster/nodes/1", "")
+	}
+	var n struct {
+		ID    uint64 `json:"id"`
+		State string `json:"state"`
+	}
+	if r.status != 200 || json.Unmarshal([]byte(r.raw), &n) != nil || n.ID != 1 || n.State != "active" {
+		t.Fatalf("GET /v1/cluster/nodes/1: %d %s; want node 1 active", r.status, r.raw)
+	}
+	for path, want := range map[string]struct {
+		status int
+		code   string
+	}{
+		"/v1/cluster/nodes/7": {404, "not_found"},
+		"/v1/cluster/nodes/x": {400, "invalid_argument"},
+		"/v1/cluster/nodes/0": {400, "invalid_argument"},
+	} {
+		if r := c.do(http.MethodGet, path, ""); r.status != want.status || r.code() != want.code {
+			t.Errorf("GET %s: %d %q, want %d %q (%s)", path, r.status, r.code(), want.status, want.code, r.raw)
+		}
+	}
+}

@@ -52,6 +52,7 @@ type Store interface {
 	LocalApplied() meta.Probe
 	Join(ctx context.Context, r db.JoinRequest) (meta.Node, error)
 	Decommission(ctx context.Context, id uint64) (meta.Node, error)
+	Member(id uint64) (meta.Node, error)
 	SetReplicationFactor(ctx context.Context, rf int) error
 	TransferLeader(ctx context.Context, shard, to uint64) error
 }
@@ -137,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/cluster", s.cluster)
 	v1.Get("/cluster/local", s.clusterLocal)
 	v1.Post("/cluster/nodes", s.join)
+	v1.Get("/cluster/nodes/:id", s.member)
 	v1.Delete("/cluster/nodes/:id", s.decommission)
 	v1.Put("/cluster/replication-factor", s.replicationFactor)
 	v1.Post("/cluster/shards/:shard/leader", s.transferLeader)
