@@ -185,9 +185,10 @@ func TestClusterNodeFaults(t *testing.T) {
 		h.start(n, "rolling restart")
 		readyIn := h.waitReady(n)
 		h.waitFor(500 * time.Millisecond)
-		gap := h.unavailability(at, time.Now())
+		gap, began := h.longestGap(at, time.Now())
 		rollGaps = append(rollGaps, gap)
-		t.Logf("rolling restart: node %d stopped in %s, ready in %s; longest write gap %s", n.id, stoppedIn.Round(time.Millisecond), readyIn.Round(time.Millisecond), gap.Round(time.Millisecond))
+		t.Logf("rolling restart: node %d stopped in %s, ready in %s; longest write gap %s, from %s after the SIGTERM",
+			n.id, stoppedIn.Round(time.Millisecond), readyIn.Round(time.Millisecond), gap.Round(time.Millisecond), began.Round(time.Millisecond))
 	}
 	writes := stop()
 	h.settle(c)
@@ -409,24 +410,34 @@ func (h *clusterHarness) sendAny(w *crashWrite, rng *rand.Rand) (apiAnswer, erro
 // acknowledged write on the shard) and the next acknowledged write on the shard, up to
 // to: how long the worst shard took no writes after the fault at from.
 func (h *clusterHarness) unavailability(from, to time.Time) time.Duration {
+	gap, _ := h.longestGap(from, to)
+	return gap
+}
+
+// longestGap is unavailability, with how long after from the longest gap began.
+func (h *clusterHarness) longestGap(from, to time.Time) (gap, began time.Duration) {
 	h.ackMu.Lock()
 	defer h.ackMu.Unlock()
 	last := map[uint64]time.Time{}
-	var worst time.Duration
 	for s := uint64(1); s <= crashShards; s++ {
 		last[s] = from
+	}
+	note := func(start, end time.Time) {
+		if d := end.Sub(start); d > gap {
+			gap, began = d, start.Sub(from)
+		}
 	}
 	for _, a := range h.acks { // appended in time order, near enough
 		if a.at.Before(from) || a.at.After(to) {
 			continue
 		}
-		worst = max(worst, a.at.Sub(last[a.shard]))
+		note(last[a.shard], a.at)
 		last[a.shard] = a.at
 	}
 	for _, t := range last {
-		worst = max(worst, to.Sub(t)) // a shard that never recovered counts whole
+		note(t, to) // a shard that never recovered counts whole
 	}
-	return worst
+	return gap, began
 }
 
 // settle waits until every node's state digest is the same, then verifies the histories
