@@ -10,6 +10,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/tiers/archive"
 )
@@ -19,7 +20,7 @@ import (
 // answer exactly as before.
 func TestArchiveIsInvisibleToReaders(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2,
+	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: loopback.FreeAddr(t), Shards: 2,
 		RetainEvents: 10, SegmentEvents: 8, ArchiveInterval: -1})
 	if err != nil {
 		t.Fatal(err)

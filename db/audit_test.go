@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/audit"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
 func TestVerifyCheckpointsAndExport(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	d, err := Open(ctx, Config{DataDir: dir, NodeID: 1, RaftAddr: freeAddr(t), Shards: 2, CheckpointEvents: 10})
+	d, err := Open(ctx, Config{DataDir: dir, NodeID: 1, RaftAddr: loopback.FreeAddr(t), Shards: 2, CheckpointEvents: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkWrite(b *testing.B) {
 			name = "one_proposal_per_write"
 		}
 		b.Run(name, func(b *testing.B) {
-			l := freeAddr(b)
+			l := loopback.FreeAddr(b)
 			d, err := Open(context.Background(), Config{DataDir: b.TempDir(), NodeID: 1, RaftAddr: l, Shards: 4, DisableGroupCommit: !gc})
 			if err != nil {
 				b.Fatal(err)

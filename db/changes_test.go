@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
@@ -15,7 +16,7 @@ import (
 // stops at random moments and resumes from its last token; what it received, per shard,
 // must be exactly the committed sequence.
 func TestChangeStreamResumesWithoutGapOrDuplicate(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	seed := rand.Uint64()
@@ -111,7 +112,7 @@ func committedEvents(d *DB) int {
 }
 
 func TestChangeStreamFilterCheckpointsAndStarts(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	put := func(coll, id, body string) Result {

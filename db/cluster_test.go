@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
@@ -18,7 +19,7 @@ func openCluster(t *testing.T, n int) []*DB {
 	t.Helper()
 	members := map[uint64]string{}
 	for id := 1; id <= n; id++ {
-		members[uint64(id)] = freeAddr(t)
+		members[uint64(id)] = loopback.FreeAddr(t)
 	}
 	dbs := make([]*DB, n)
 	errs := make([]error, n)

@@ -4,22 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func openDB(t *testing.T, dir, raft string) *DB {
 	t.Helper()
@@ -33,7 +23,7 @@ func openDB(t *testing.T, dir, raft string) *DB {
 }
 
 func TestWriteReadLifecycle(t *testing.T) {
-	dir, raft := t.TempDir(), freeAddr(t)
+	dir, raft := t.TempDir(), loopback.FreeAddr(t)
 	d := openDB(t, dir, raft)
 	ctx := context.Background()
 
@@ -138,7 +128,7 @@ func TestWriteReadLifecycle(t *testing.T) {
 }
 
 func TestBatchAtomicWithinShard(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	// Find two ids in the same shard.
@@ -187,7 +177,7 @@ func TestBatchAtomicWithinShard(t *testing.T) {
 // request with the same refusal, even once the refusal's reason is gone — so a copy of the
 // request still in the log (resubmitted after an unknown outcome) can never apply later.
 func TestRefusalIsRemembered(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	patch := Write{Op: log.OpPatch, Collection: "c", ID: "x", Body: []byte(`{"a":1}`), IdempotencyKey: "p-1"}

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
 func TestEventsPagesAndTimeTravel(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	write := func(op log.Op, id, body string) Result {

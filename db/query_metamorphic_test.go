@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
 )
@@ -57,7 +58,7 @@ func TestQueryMetamorphic(t *testing.T) {
 	t.Logf("seed %d (rerun: go test ./db -run TestQueryMetamorphic -seed %d)", seed, seed)
 	start := time.Now()
 
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	m := &mm{t: t, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed)), d: d,
 		ctx: context.Background(), model: map[string]map[string]any{}}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
 )
@@ -33,7 +34,7 @@ func waitIndexReady(t *testing.T, d *DB, coll, name string) Index {
 }
 
 func TestQueryWithAndWithoutIndex(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	var ws []Write
@@ -142,7 +143,7 @@ func TestQueryWithAndWithoutIndex(t *testing.T) {
 }
 
 func TestSortServedFromIndex(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	var ws []Write

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 )
@@ -107,10 +108,10 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 		https[id] = probeServer(t, ptrs[id])
 		dirs[id] = t.TempDir()
 		if id <= 3 {
-			members[id] = freeAddr(t)
+			members[id] = loopback.FreeAddr(t)
 		}
 	}
-	n4raft := freeAddr(t)
+	n4raft := loopback.FreeAddr(t)
 	cfg := func(id uint64) Config {
 		c := Config{DataDir: dirs[id], NodeID: id, RaftAddr: members[id], Shards: shards,
 			InitialMembers: members, AdvertiseHTTP: https[id]}

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/aerolithsdb/aerolith/audit"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
 func TestRedactionKeepsTheChainAndReplay(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2,
+	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: loopback.FreeAddr(t), Shards: 2,
 		RetainEvents: 4, SegmentEvents: 4, ArchiveInterval: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,14 @@ import (
 
 	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
 // TestReplayDigestEqualsLive rebuilds the store from the event history and compares its
 // state digest with the live one at the same position.
 func TestReplayDigestEqualsLive(t *testing.T) {
-	d := openDB(t, t.TempDir(), freeAddr(t))
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
 	ctx := context.Background()
 	for i := 0; i < 200; i++ {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/vclock"
 )
@@ -16,7 +17,7 @@ import (
 func BenchmarkApplyRemote(b *testing.B) {
 	for _, mode := range []string{"new", "conflict_lww", "conflict_keep_both"} {
 		b.Run(mode, func(b *testing.B) {
-			d, err := Open(context.Background(), Config{DataDir: b.TempDir(), NodeID: 1, RaftAddr: freeAddr(b), Shards: 4, DC: "dcA", ArchiveInterval: -1})
+			d, err := Open(context.Background(), Config{DataDir: b.TempDir(), NodeID: 1, RaftAddr: loopback.FreeAddr(b), Shards: 4, DC: "dcA", ArchiveInterval: -1})
 			if err != nil {
 				b.Fatal(err)
 			}

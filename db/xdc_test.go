@@ -16,6 +16,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/audit"
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,7 +26,7 @@ func openDC(t *testing.T, dc string) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: freeAddr(t), Shards: 2, DC: dc, ArchiveInterval: -1,
+	d, err := Open(ctx, Config{DataDir: t.TempDir(), NodeID: 1, RaftAddr: loopback.FreeAddr(t), Shards: 2, DC: dc, ArchiveInterval: -1,
 		Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

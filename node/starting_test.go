@@ -4,24 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/node"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func get(url string) (int, []byte, error) {
 	resp, err := http.Get(url)
@@ -44,7 +34,7 @@ func TestStartingNodeAnswersProbes(t *testing.T) {
 	members := map[uint64]string{}
 	https := map[uint64]string{}
 	for id := uint64(1); id <= 3; id++ {
-		members[id], https[id] = freeAddr(t), freeAddr(t)
+		members[id], https[id] = loopback.FreeAddr(t), loopback.FreeAddr(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

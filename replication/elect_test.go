@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
 // openCluster opens a three-node datacenter dc in-process (a static cluster on loopback).
 func openCluster(t *testing.T, dc string) []*db.DB {
 	t.Helper()
-	members := map[uint64]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	members := map[uint64]string{1: loopback.FreeAddr(t), 2: loopback.FreeAddr(t), 3: loopback.FreeAddr(t)}
 	dbs := make([]*db.DB, 3)
 	errs := make([]error, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

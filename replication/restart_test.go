@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
@@ -20,7 +21,7 @@ func TestDatacenterDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	eastDir, eastRaft, eastRep := t.TempDir(), freeAddr(t), t.TempDir()
+	eastDir, eastRaft, eastRep := t.TempDir(), loopback.FreeAddr(t), t.TempDir()
 	east, west := openDCAt(t, "east", eastDir, eastRaft), openDC(t, "west")
 	er := startRep(t, testConfig("east", k.Addr(), eastRep), east)
 	wr := startRep(t, testConfig("west", k.Addr(), t.TempDir()), west)

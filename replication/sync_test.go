@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/db"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
 
@@ -15,7 +16,7 @@ import (
 // Kafka has it: with the broker down it is not acknowledged (while an async write is),
 // and once the broker is back sync writes are acknowledged again.
 func TestSyncModeWaitsForKafka(t *testing.T) {
-	kaddr, kdir := freeAddr(t), t.TempDir()
+	kaddr, kdir := loopback.FreeAddr(t), t.TempDir()
 	k, err := StartDevKafka(kaddr, kdir)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,23 +13,14 @@ import (
 
 	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // openDC opens a one-node datacenter.
 func openDC(t *testing.T, dc string) *db.DB {
 	t.Helper()
-	return openDCAt(t, dc, t.TempDir(), freeAddr(t))
+	return openDCAt(t, dc, t.TempDir(), loopback.FreeAddr(t))
 }
 
 // openDCAt opens (or reopens) a one-node datacenter in dir.
@@ -206,7 +196,7 @@ func TestTwoDatacentersConverge(t *testing.T) {
 	if testing.Short() {
 		phase = 800 * time.Millisecond
 	}
-	kaddr, kdir := freeAddr(t), t.TempDir()
+	kaddr, kdir := loopback.FreeAddr(t), t.TempDir()
 	k, err := StartDevKafka(kaddr, kdir)
 	if err != nil {
 		t.Fatal(err)

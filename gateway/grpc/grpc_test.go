@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/gateway"
 	pb "github.com/aerolithsdb/aerolith/gateway/grpc/aerolithv1"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/node"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -28,16 +28,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 type cluster struct {
 	node    *node.Node
@@ -53,7 +43,7 @@ func startNode(t *testing.T, shards int) *cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := node.Start(ctx, node.Config{
-		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: shards,
+		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: loopback.FreeAddr(t), Shards: shards,
 		Limits: gateway.Limits{MaxBodyBytes: 4096, MaxJSONDepth: 8},
 	})
 	if err != nil {
@@ -702,7 +692,7 @@ func TestNodeWithGRPCOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: 1, GRPCAddr: node.GRPCOff})
+	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: loopback.FreeAddr(t), Shards: 1, GRPCAddr: node.GRPCOff})
 	if err != nil {
 		t.Fatal(err)
 	}

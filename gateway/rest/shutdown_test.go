@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/node"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestShutdownDoesNotWaitForSilentConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: 1,
+	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: loopback.FreeAddr(t), Shards: 1,
 		ShutdownTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)

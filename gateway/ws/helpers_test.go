@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -17,23 +16,14 @@ import (
 
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/gateway/ws"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/node"
 	"github.com/fasthttp/websocket"
 )
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func nodeConfig(t testing.TB, lim ws.Limits) node.Config {
-	return node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: freeAddr(t), Shards: 2, Changes: lim}
+	return node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: loopback.FreeAddr(t), Shards: 2, Changes: lim}
 }
 
 func startNode(t testing.TB, cfg node.Config) *node.Node {
