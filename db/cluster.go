@@ -206,6 +206,32 @@ func (d *DB) waitReady(ctx context.Context) error {
 	return err
 }
 
+// watchRemoved asks the other members every removedWatchEvery whether the cluster removed
+// this node while it runs (it was unreachable longer than DeadAfter, and its replicas and
+// their ids are gone for good), until ctx ends. When one says so it closes d.removed.
+func (d *DB) watchRemoved(ctx context.Context) {
+	t := time.NewTicker(removedWatchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d.removedByPeers(ctx) {
+			close(d.removed)
+			return
+		}
+	}
+}
+
+// removedWatchEvery is how often a running node asks whether it was removed.
+const removedWatchEvery = 5 * time.Second
+
+// Removed is closed once this node learns that the cluster removed it: it cannot serve
+// any more, and whoever runs it should stop it (the server exits with ErrNodeRemoved).
+func (d *DB) Removed() <-chan struct{} { return d.removed }
+
 // removedByPeers reports whether this node's meta state, or any other member it can reach,
 // has this node removed.
 func (d *DB) removedByPeers(ctx context.Context) bool {

@@ -190,6 +190,7 @@ type DB struct {
 	ctrl     *meta.Controller
 	// replicasChanged is signaled on every change of the meta state (followReplicas).
 	replicasChanged chan struct{}
+	removed         chan struct{} // closed when the cluster removed this node
 	prober          *meta.Prober
 	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
 	xdc             xdc                   // cross-datacenter state (remote.go)
@@ -239,6 +240,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	d.prober = meta.NewProber(cfg.NodeID, time.Second)
 	d.replicasChanged = make(chan struct{}, 1)
+	d.removed = make(chan struct{})
 	d.meta = meta.NewMachine(func() {
 		if d.ctrl != nil {
 			d.ctrl.Kick()
@@ -282,9 +284,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
+	go func() { defer d.wg.Done(); d.watchRemoved(bctx) }()
 	if cfg.ArchiveInterval > 0 {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); d.archiveLoop(bctx) }()

@@ -150,8 +150,12 @@ func (c *Controller) round(ctx context.Context) {
 	}
 	st := c.cfg.Machine.State()
 	now := time.Now()
-	probes := c.cfg.Prober.ProbeAll(ctx, st.Nodes)
+	// This node's applied indexes are read before the probes, which may take up to their
+	// timeout (a paused node accepts the connection and never answers): read after them,
+	// every other replica would look that much behind under write load, and no replacement
+	// for the paused node would ever count as caught up.
 	self := c.cfg.Host.Applied()
+	probes := c.cfg.Prober.ProbeAll(ctx, st.Nodes)
 	probes[c.cfg.Prober.Self] = Probe{Node: c.cfg.Prober.Self, Applied: self}
 	c.mu.Lock()
 	if !c.leading {

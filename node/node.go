@@ -176,6 +176,7 @@ type Node struct {
 	grpcLn   net.Listener
 	rep      *replication.Replicator // nil without replication
 	serveErr chan error
+	quit     chan struct{} // closed when Close begins
 	once     sync.Once
 	closeErr error
 }
@@ -257,7 +258,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeData()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, rep: rep, serveErr: make(chan error, 2)}
+	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, rep: rep,
+		serveErr: make(chan error, 3), quit: make(chan struct{})}
 	if grpcLn != nil {
 		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
 			closeListeners()
@@ -282,6 +284,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: http listener: %w", err)
 	}
 	go func() { n.serveErr <- rs.Serve(ln) }()
+	go func() {
+		select {
+		case <-d.Removed():
+			n.serveErr <- fmt.Errorf("node %d: %w", cfg.NodeID, db.ErrNodeRemoved)
+		case <-n.quit:
+		}
+	}()
 	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
 		"node_id", cfg.NodeID, "shards", d.Shards(), "dc", cfg.DC)
 	return n, nil
@@ -315,13 +324,15 @@ func (n *Node) GRPCAddr() string {
 // DB returns the node's database.
 func (n *Node) DB() *db.DB { return n.db }
 
-// Done yields a gateway's (HTTP or gRPC) error if it stops serving on its own.
+// Done yields a gateway's (HTTP or gRPC) error if it stops serving on its own, or
+// db.ErrNodeRemoved when the cluster removed this node while it ran.
 func (n *Node) Done() <-chan error { return n.serveErr }
 
 // Close stops accepting requests, waits for in-flight ones (up to ShutdownTimeout) and
 // closes the database. Idempotent.
 func (n *Node) Close() error {
 	n.once.Do(func() {
+		close(n.quit)
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 		defer cancel()
 		// Change streams first: fiber does not wait for hijacked WebSocket connections, so

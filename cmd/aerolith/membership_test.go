@@ -11,9 +11,11 @@ package main
 //     are killed (SIGKILL) and restarted while the votes move;
 //  3. node 1 is decommissioned (DELETE /v1/cluster/nodes/1, as `aerolith cluster remove`
 //     does): node 4 takes its votes, node 1 leaves every shard and ends up "removed";
-//  4. node 5 joins and votes spread to it again, then node 2 is killed (SIGKILL) and
-//     stays down: after --dead-after, node 5 takes its votes and node 2 is marked removed.
-//  5. node 2 restarts on its old data and exits, saying the cluster removed it.
+//  4. node 5 joins and votes spread to it again, then node 2 is stopped (SIGSTOP) and
+//     stays stopped: after --dead-after, node 5 takes its votes and node 2 is marked
+//     removed;
+//  5. node 2 resumes (SIGCONT) and exits, saying the cluster removed it; restarted on its
+//     old data, it exits again, saying the same.
 //
 // Writers spread requests over every node that is up throughout. At the end the state
 // digests of the nodes still up must be equal, and the crash test's model must find every
@@ -252,7 +254,8 @@ func TestClusterMembership(t *testing.T) {
 	<-h.nodes[0].proc.exited
 	h.hc.CloseIdleConnections()
 
-	// 4. Node 5 joins; node 2 dies and stays down: after --dead-after node 5 takes its votes.
+	// 4. Node 5 joins; node 2 stops and stays stopped: after --dead-after node 5 takes its
+	// votes.
 	n5 := newNode(5)
 	n5.args = append(n5.args, "--join", h.nodes[2].base)
 	h.start(n5, "join")
@@ -266,31 +269,47 @@ func TestClusterMembership(t *testing.T) {
 	h.waitFor(time.Second)
 	at = time.Now()
 	h.nodes[1].up.Store(false)
-	h.nodes[1].proc.kill(t)
+	h.nodes[1].proc.cmd.Process.Signal(syscall.SIGSTOP)
 	h.hc.CloseIdleConnections()
 	awaitStatus(h.nodes[2], "node 2 replaced by node 5 and removed", 60*time.Second, func(st membershipStatus) bool {
 		return st.state(2) == "removed" && holdsNone(st, 2) && votersAre(st, 3, 4, 5)
 	})
-	t.Logf("dead node 2 replaced %s after the kill (--dead-after %s)", time.Since(at).Round(time.Millisecond), deadAfter)
+	t.Logf("stopped node 2 replaced %s after SIGSTOP (--dead-after %s)", time.Since(at).Round(time.Millisecond), deadAfter)
 
-	// 5. Node 2 comes back with its old data: the cluster removed it, so it must exit with
-	// that said, not wait out its start as if the cluster were unavailable.
-	at = time.Now()
+	// 5. Node 2 resumes, then comes back again with its old data: the cluster removed it,
+	// so each time it must exit with that said, not serve on or wait out its start as if
+	// the cluster were unavailable.
+	logSize := func() int {
+		fi, err := os.Stat(h.nodes[1].logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(fi.Size())
+	}
+	awaitRemovedExit := func(how string, from int) {
+		t.Helper()
+		at := time.Now()
+		select {
+		case <-h.nodes[1].proc.exited:
+		case <-time.After(60 * time.Second):
+			h.nodes[1].proc.kill(t)
+			t.Fatalf("removed node 2 was still running 60 s after it %s", how)
+		}
+		logged, err := os.ReadFile(h.nodes[1].logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.nodes[1].proc.waitErr == nil || !strings.Contains(string(logged[from:]), "removed from the cluster") {
+			t.Fatalf("removed node 2 exited with %v, its log not saying it was removed", h.nodes[1].proc.waitErr)
+		}
+		t.Logf("removed node 2 %s and exited %s later: %v", how, time.Since(at).Round(time.Millisecond), h.nodes[1].proc.waitErr)
+	}
+	from := logSize()
+	h.nodes[1].proc.cmd.Process.Signal(syscall.SIGCONT)
+	awaitRemovedExit("resumed (SIGCONT)", from)
+	from = logSize()
 	h.start(h.nodes[1], "removed")
-	select {
-	case <-h.nodes[1].proc.exited:
-	case <-time.After(60 * time.Second):
-		h.nodes[1].proc.kill(t)
-		t.Fatal("removed node 2 was still running 60 s after its restart")
-	}
-	logged, err := os.ReadFile(h.nodes[1].logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.nodes[1].proc.waitErr == nil || !strings.Contains(string(logged), "removed from the cluster") {
-		t.Fatalf("removed node 2 exited with %v, its log not saying it was removed", h.nodes[1].proc.waitErr)
-	}
-	t.Logf("removed node 2 restarted and exited %s later: %v", time.Since(at).Round(time.Millisecond), h.nodes[1].proc.waitErr)
+	awaitRemovedExit("restarted on its old data", from)
 	h.waitFor(time.Second)
 
 	writes := stop()

@@ -152,7 +152,8 @@ func runServer(cfg node.Config) error {
 	case <-ctx.Done():
 		cfg.Logger.Info("shutting down", "reason", "signal")
 	case err := <-n.Done():
-		cfg.Logger.Error("a gateway stopped serving", "err", err)
+		cfg.Logger.Error("the node stops on its own", "err", err)
+		return errors.Join(err, n.Close())
 	}
 	return n.Close()
 }
