@@ -178,49 +178,37 @@ const removedCheckEvery = 3 * time.Second
 func (d *DB) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		t := time.NewTicker(removedCheckEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			if d.removedByPeers(ctx) {
-				cancel(ErrNodeRemoved)
-				return
-			}
+		defer close(watched)
+		if d.watchRemoved(wctx, removedCheckEvery) {
+			cancel(ErrNodeRemoved)
 		}
 	}()
 	err := d.host.WaitReady(ctx)
-	close(stop)
-	wg.Wait()
+	stopWatch()
+	<-watched
 	if cause := context.Cause(ctx); errors.Is(cause, ErrNodeRemoved) {
 		return fmt.Errorf("%w (node %d)", ErrNodeRemoved, d.cfg.NodeID)
 	}
 	return err
 }
 
-// watchRemoved asks the other members every removedWatchEvery whether the cluster removed
-// this node while it runs (it was unreachable longer than DeadAfter, and its replicas and
-// their ids are gone for good), until ctx ends. When one says so it closes d.removed.
-func (d *DB) watchRemoved(ctx context.Context) {
-	t := time.NewTicker(removedWatchEvery)
+// watchRemoved asks the other members, every every, whether the cluster removed this node
+// (decommissioned, or unreachable longer than DeadAfter: its replicas and their ids are
+// gone for good). It reports true as soon as one says so, false when ctx ends first.
+func (d *DB) watchRemoved(ctx context.Context, every time.Duration) bool {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 		if d.removedByPeers(ctx) {
-			close(d.removed)
-			return
+			return true
 		}
 	}
 }

@@ -287,7 +287,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	d.wg.Add(3)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
-	go func() { defer d.wg.Done(); d.watchRemoved(bctx) }()
+	go func() {
+		defer d.wg.Done()
+		if d.watchRemoved(bctx, removedWatchEvery) {
+			close(d.removed)
+		}
+	}()
 	if cfg.ArchiveInterval > 0 {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); d.archiveLoop(bctx) }()

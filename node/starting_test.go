@@ -25,8 +25,9 @@ func get(url string) (int, []byte, error) {
 
 // TestStartingNodeAnswersProbes: a node that cannot get ready (its cluster has no quorum
 // yet) already answers the controller's probes on its HTTP address, as itself, with its
-// replicas' applied indexes once they run, and refuses everything else as unavailable; once the cluster has a quorum the node starts and the
-// REST gateway serves on the same address.
+// replicas' applied indexes once they run, and refuses everything else as unavailable;
+// once the cluster has a quorum the node starts and the REST gateway serves on the same
+// address.
 func TestStartingNodeAnswersProbes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three raft nodes")
@@ -91,13 +92,11 @@ func TestStartingNodeAnswersProbes(t *testing.T) {
 
 	start(2)
 	start(3)
-	var nodes []*node.Node
 	for range 3 {
 		r := <-done
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		nodes = append(nodes, r.n)
 		t.Cleanup(func() { r.n.Close() })
 	}
 	if status, body, err := get(base + "/v1/collections"); err != nil || status != http.StatusOK {

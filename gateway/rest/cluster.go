@@ -125,14 +125,12 @@ func (s *Server) join(c *fiber.Ctx) error {
 	return c.JSON(nodeJSON(n))
 }
 
-// decommission answers DELETE /v1/cluster/nodes/{id}: marks the node leaving; its
-// replicas move away and it ends up removed (watch GET /v1/cluster).
 // member answers GET /v1/cluster/nodes/{id}: the member as this node's meta state has it
 // (404 not_found when it is none). A restarting node asks it whether it was removed.
 func (s *Server) member(c *fiber.Ctx) error {
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id == 0 {
-		return s.error(c, fmt.Errorf("%w: node id %q", db.ErrInvalidArgument, c.Params("id")))
+	id, err := nodeID(c)
+	if err != nil {
+		return s.error(c, err)
 	}
 	n, err := s.cfg.Store.Member(id)
 	if err != nil {
@@ -141,16 +139,27 @@ func (s *Server) member(c *fiber.Ctx) error {
 	return c.JSON(nodeJSON(n))
 }
 
+// decommission answers DELETE /v1/cluster/nodes/{id}: marks the node leaving; its
+// replicas move away and it ends up removed (watch GET /v1/cluster).
 func (s *Server) decommission(c *fiber.Ctx) error {
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id == 0 {
-		return s.error(c, fmt.Errorf("%w: node id %q", db.ErrInvalidArgument, c.Params("id")))
+	id, err := nodeID(c)
+	if err != nil {
+		return s.error(c, err)
 	}
 	n, err := s.cfg.Store.Decommission(c.UserContext(), id)
 	if err != nil {
 		return s.error(c, err)
 	}
 	return c.Status(fiber.StatusAccepted).JSON(nodeJSON(n))
+}
+
+// nodeID reads the {id} of a /v1/cluster/nodes/{id} route: a node id, never 0.
+func nodeID(c *fiber.Ctx) (uint64, error) {
+	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("%w: node id %q", db.ErrInvalidArgument, c.Params("id"))
+	}
+	return id, nil
 }
 
 // replicationFactor answers PUT /v1/cluster/replication-factor {"replication_factor": n}.

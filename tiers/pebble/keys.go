@@ -56,7 +56,7 @@ func expiryKey(shard, expiry uint64, reqID string) []byte {
 	return key(shard, kExpiry, u64(expiry), []byte(reqID))
 }
 
-// retryKey sorts retry records by expiry, so that expiring them is one range deletion.
+// retryKey sorts retry records by expiry, so that the oldest come first when they expire.
 func retryKey(shard, expiry uint64, token string) []byte {
 	return key(shard, kRetry, u64(expiry), []byte(token))
 }
