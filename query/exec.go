@@ -62,10 +62,10 @@ type Query struct {
 
 // Hit is one result document.
 type Hit struct {
-	ID      string
-	Version uint64
-	Stamp   uint64
-	Doc     json.RawMessage
+	ID      string          `json:"id"`
+	Version uint64          `json:"version"`
+	Stamp   uint64          `json:"stamp"`
+	Doc     json.RawMessage `json:"doc,omitempty"`
 }
 
 // ShardExplain is what one shard did.
@@ -117,12 +117,23 @@ func Run(ctx context.Context, q *Query, src Source) (*Result, error) {
 		err     error
 	}
 	outs := make([]shardOut, len(q.Shards))
+	parts, _ := src.(PartSource)
 	var wg sync.WaitGroup
 	for i, shard := range q.Shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			o := &outs[i]
+			if parts != nil {
+				p, ok, err := parts.Part(ctx, q, shard)
+				if err != nil || ok {
+					o.err = err
+					if ok {
+						o.cands, o.count, o.explain = p.candidates(), p.Count, p.Explain
+					}
+					return
+				}
+			}
 			o.cands, o.count, o.explain, o.err = runShard(ctx, q, src, shard, sortPaths, less)
 		}()
 	}
@@ -154,6 +165,61 @@ func Run(ctx context.Context, q *Query, src Source) (*Result, error) {
 		res.NextCursor = Cursor{Values: last.values, Present: last.present, ID: last.hit.ID}.Encode()
 	}
 	return res, nil
+}
+
+// Part is one shard's share of a query: its first Limit matches in the query's order,
+// each with its sort key, or its count. A node that holds no replica of a shard gets the
+// shard's part from one that does (PartSource), and Run merges it like a local shard's.
+type Part struct {
+	Hits    []PartHit    `json:"hits,omitempty"`
+	Count   int64        `json:"count,omitempty"`
+	Explain ShardExplain `json:"explain"`
+}
+
+// PartHit is a matched document with the sort values it was ordered by.
+type PartHit struct {
+	Hit
+	Values  []any  `json:"values,omitempty"`
+	Present []bool `json:"present,omitempty"`
+}
+
+// PartSource is a Source that has some shards' parts run elsewhere: Part returns ok
+// false for a shard the Source serves itself.
+type PartSource interface {
+	Part(ctx context.Context, q *Query, shard uint64) (p *Part, ok bool, err error)
+}
+
+// RunPart runs q on one shard of src and returns the shard's part (q.Shards is not used).
+func RunPart(ctx context.Context, q *Query, src Source, shard uint64) (*Part, error) {
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", ErrInvalid)
+	}
+	sortPaths := make([][]string, len(q.Sort))
+	for i, s := range q.Sort {
+		sortPaths[i] = SplitPath(s.Field)
+	}
+	less := func(a, b *candidate) bool {
+		return compareKeys(q.Sort, a.values, a.present, a.hit.ID, b.values, b.present, b.hit.ID) < 0
+	}
+	cands, count, ex, err := runShard(ctx, q, src, shard, sortPaths, less)
+	if err != nil {
+		return nil, err
+	}
+	p := &Part{Count: count, Explain: ex}
+	for _, c := range cands {
+		p.Hits = append(p.Hits, PartHit{Hit: c.hit, Values: c.values, Present: c.present})
+	}
+	return p, nil
+}
+
+// candidates returns p's hits as Run merges them. A part that crossed the network
+// carries its sort values in their JSON form, which Compare orders like the originals.
+func (p *Part) candidates() []*candidate {
+	out := make([]*candidate, len(p.Hits))
+	for i, h := range p.Hits {
+		out[i] = &candidate{hit: h.Hit, values: h.Values, present: h.Present}
+	}
+	return out
 }
 
 func runShard(ctx context.Context, q *Query, src Source, shard uint64, sortPaths [][]string,
