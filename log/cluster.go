@@ -46,8 +46,9 @@ type ShardStatus struct {
 // membershipTimeout bounds the quorum read of one shard's membership in Status.
 const membershipTimeout = time.Second
 
-// Status reports the cluster as this node sees it. It never fails: a shard whose quorum
-// does not answer within a second reports its local view of the membership.
+// Status reports the cluster as this node sees it, through the shards it runs a replica
+// of (a dropped shard is left out). It never fails: a shard whose quorum does not answer
+// within a second reports its local view of the membership.
 func (h *Host) Status(ctx context.Context) ClusterStatus {
 	out := ClusterStatus{NodeID: h.cfg.NodeID, RaftAddr: h.cfg.RaftAddr}
 	local := map[uint64]map[uint64]string{}
@@ -59,7 +60,12 @@ func (h *Host) Status(ctx context.Context) ClusterStatus {
 		}
 	}
 	nodes := map[uint64]string{}
-	ids := h.ShardIDs()
+	var ids []uint64
+	for _, s := range h.ShardIDs() {
+		if h.Runs(s) {
+			ids = append(ids, s)
+		}
+	}
 	out.Shards = make([]ShardStatus, len(ids))
 	var wg sync.WaitGroup
 	for i := range out.Shards {
@@ -122,6 +128,9 @@ func (h *Host) Drain(ctx context.Context) (int, error) {
 		voters = h.localVoters()
 	)
 	for _, s := range h.ShardIDs() {
+		if !h.Runs(s) {
+			continue
+		}
 		if leader, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok || leader != h.ReplicaOf(s) {
 			continue
 		}
@@ -170,10 +179,14 @@ func (h *Host) transfer(ctx context.Context, shard uint64, targets []uint64) err
 	return fmt.Errorf("log: shard %d: leadership not handed over: %w", shard, context.Cause(ctx))
 }
 
-// pollLeader polls shard's leader until done(leader) holds for a known leader or ctx ends.
+// pollLeader polls shard's leader until done(leader) holds for a known leader or ctx ends,
+// or returns ErrNotHosted once this node drops the shard.
 func (h *Host) pollLeader(ctx context.Context, shard uint64, done func(leader uint64) bool) error {
 	backoff := time.Millisecond
 	for {
+		if r, ok := h.shards[shard]; ok && r.dropped.Load() {
+			return fmt.Errorf("%w: %d", ErrNotHosted, shard)
+		}
 		leader, _, ok, err := h.nh.GetLeaderID(shard)
 		if err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 			return err

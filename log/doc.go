@@ -4,7 +4,7 @@
 //
 // What it owns:
 //
-//   - Host: a dragonboat NodeHost running this node's replica of every shard. Propose
+//   - Host: a dragonboat NodeHost running this node's replica of every shard it holds. Propose
 //     appends an opaque command to a shard and returns what the state machine made of it;
 //     ReadBarrier waits until the local replica has applied everything committed before
 //     the call (raft ReadIndex), after which local reads are linearizable.
@@ -23,6 +23,15 @@
 //     replica was removed from a shard rejoins it under the next generation (Rejoin),
 //     keeping the state it applied; replicas.json in the data directory records the ids
 //     a node runs and which of its replicas joined, so restarts resume them as they were.
+//
+//   - Placement: a node may hold no replica of a data shard. Drop takes its replica away
+//     after a member removed it from the shard (stopped, raft data removed, recorded in
+//     replicas.json, so restarts leave it out); every per-shard call then returns
+//     ErrNotHosted at once, and Ready, WaitReady, Drain and Status pass the shard over.
+//     Adopt starts a replica again, as a new, empty, joining non-voting one under a
+//     later replica id, which catches up from the leader. The caller drops the shard's
+//     materialized state between the two (materializer.Materializer.Drop): Drop returns
+//     after the state machine was closed, Adopt refuses a state machine that holds state.
 //
 // Routing: a document lives in shard ShardOf(collection, id) = fnv64a(collection, 0, id)
 // mod shards + 1. Shard ids start at 1.

@@ -17,4 +17,7 @@ var (
 	ErrClosed = errors.New("log: closed")
 	// ErrUnknownShard is returned for a shard this host does not run.
 	ErrUnknownShard = errors.New("log: unknown shard")
+	// ErrNotHosted is returned at once for a data shard this node holds no replica of
+	// (Host.Drop): another node serves it. Nothing was proposed or read.
+	ErrNotHosted = errors.New("log: this node holds no replica of the shard")
 )

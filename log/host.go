@@ -156,7 +156,7 @@ type Host struct {
 	// leaderSeen is, per shard, when a leader was last known here (unix nanoseconds),
 	// kept by watchLeaders: a shard leaderless for long refuses at once.
 	leaderSeen map[uint64]*atomic.Int64
-	rejoinMu   sync.Mutex // one Rejoin at a time
+	placeMu    sync.Mutex // one Rejoin, Drop or Adopt at a time
 	metrics    *metrics
 	log        *slog.Logger
 
@@ -167,8 +167,9 @@ type Host struct {
 	closeErr error
 }
 
-// Open starts the NodeHost and this node's replica of every shard. It does not wait for
-// leaders: call WaitReady.
+// Open starts the NodeHost and this node's replica of every shard but those it dropped
+// (Drop; replicas.json records them), whose raft data a crash in the middle of Drop may
+// have left behind and Open removes. It does not wait for leaders: call WaitReady.
 func Open(cfg Config) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("log: config: %w", err)
@@ -210,17 +211,17 @@ func Open(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("log: %w", err)
 	}
 	// start runs this node's replica of shard: restarted (its raft data exists), joining
-	// a running shard (cfg.Join, or a rejoin under a new replica id that a crash
-	// interrupted), or as a member of a new shard (InitialMembers). A replica that joined
-	// restarts as non-voting: raft replays its admission as a non-voting replica, and
-	// its promotion when there was one.
+	// a running shard (cfg.Join, or a rejoin or adoption that a crash interrupted before
+	// raft had data of the replica: the record says joined), or as a member of a new
+	// shard (InitialMembers). A replica that joined restarts as non-voting: raft replays
+	// its admission as a non-voting replica, and its promotion when there was one.
 	start := func(shard uint64, rc config.Config, startReplica func(map[uint64]dragonboat.Target, bool, config.Config) error) error {
 		rec, known := recs[shard]
 		switch {
 		case nh.HasNodeInfo(shard, rc.ReplicaID):
 			rc.IsNonVoting = rec.Joined || (!known && cfg.Join)
 			return startReplica(nil, false, rc)
-		case rc.ReplicaID != cfg.NodeID || cfg.Join:
+		case rc.ReplicaID != cfg.NodeID || cfg.Join || rec.Joined:
 			recs[shard] = replicaRecord{ID: rc.ReplicaID, Joined: true}
 			if err := h.saveReplicaRecords(recs); err != nil {
 				return err
@@ -231,34 +232,58 @@ func Open(cfg Config) (*Host, error) {
 			return startReplica(members, false, rc)
 		}
 	}
-	rids := make(map[uint64]uint64, cfg.Shards) // the replica this node runs, per data shard
+	rids := make(map[uint64]uint64, cfg.Shards) // the replica this node runs (or dropped), per data shard
+	keep := make(map[uint64]uint64, cfg.Shards) // the replica whose raft data stays: none of a dropped shard
 	for shard := uint64(1); shard <= uint64(cfg.Shards); shard++ {
 		rids[shard] = cfg.NodeID
 		if r, ok := recs[shard]; ok && NodeOf(r.ID) == cfg.NodeID {
 			rids[shard] = r.ID
 		}
+		keep[shard] = rids[shard]
+		if recs[shard].Dropped {
+			keep[shard] = 0
+		}
 	}
-	h.removeStaleReplicaData(rids)
+	h.removeStaleReplicaData(keep)
 	for s := uint64(1); s <= uint64(cfg.Shards); s++ {
 		shard, rid := s, rids[s]
 		rep := &replica{}
 		rep.id.Store(rid)
 		h.shards[shard] = rep
-		// A replica under a later generation of the node id that has no raft data yet
-		// keeps what the node's earlier replica applied (see adapter.fresh).
-		fresh := rid != cfg.NodeID && !nh.HasNodeInfo(shard, rid)
-		err := start(shard, h.replicaConfig(shard, rid), func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
-			return nh.StartOnDiskReplica(ms, join, h.createFunc(shard, rep, fresh), rc)
-		})
-		if err != nil {
-			nh.Close()
-			return nil, fmt.Errorf("log: start shard %d: %w", shard, err)
-		}
+		// Every shard has its batcher, a dropped one too: Adopt may start its replica
+		// again, and until then the batcher answers ErrNotHosted.
 		b := &batcher{host: h, shard: shard, reqs: make(chan *pending, 4*cfg.MaxBatch), sem: make(chan struct{}, cfg.MaxInFlight)}
 		h.batchers[shard] = b
 		if !cfg.DisableGroupCommit {
 			h.wg.Add(1)
 			go func() { defer h.wg.Done(); b.run() }()
+		}
+		if recs[shard].Dropped {
+			rep.dropped.Store(true)
+			continue
+		}
+		// A replica under a later generation of the node id that has no raft data yet
+		// keeps what the node's earlier replica applied (see adapter.fresh). An adopted
+		// replica whose start a crash interrupted counts as fresh too, which changes
+		// nothing: its state machine is empty (Adopt checks), so there is nothing to skip.
+		fresh := rid != cfg.NodeID && !nh.HasNodeInfo(shard, rid)
+		err := start(shard, h.replicaConfig(shard, rid), func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return nh.StartOnDiskReplica(ms, join, h.createFunc(shard, rep, fresh), rc)
+		})
+		if errors.Is(err, dragonboat.ErrReplicaRemoved) {
+			// This node removed the data of this very replica id before (Drop), so
+			// dragonboat never runs it here again: the record is wrong (Adopt refuses
+			// such ids, so it should not happen). Rather than refuse to start, the shard
+			// stays dropped; a later Adopt names a later generation.
+			h.log.Warn("replica's data was removed on this node: shard stays dropped", "shard", shard, "replica", rid)
+			recs[shard] = replicaRecord{ID: rid, Dropped: true}
+			err = h.saveReplicaRecords(recs)
+			rep.dropped.Store(true)
+		}
+		if err != nil {
+			h.stopBatchers()
+			nh.Close()
+			return nil, fmt.Errorf("log: start shard %d: %w", shard, err)
 		}
 	}
 	if cfg.Meta != nil {
@@ -275,6 +300,7 @@ func Open(cfg Config) (*Host, error) {
 			return nh.StartReplica(ms, join, create, rc)
 		})
 		if err != nil {
+			h.stopBatchers()
 			nh.Close()
 			return nil, fmt.Errorf("log: start meta shard: %w", err)
 		}
@@ -295,17 +321,22 @@ func (h *Host) Shards() int { return h.cfg.Shards }
 // ShardOf returns the shard of a document on this host.
 func (h *Host) ShardOf(collection, id string) uint64 { return ShardOf(collection, id, h.cfg.Shards) }
 
-// WaitReady blocks until every shard has a leader and this replica has applied everything
-// committed before the call, or ctx ends. The leader may be another node: the barrier is a
-// ReadIndex the leader confirms, so a follower is ready once it has caught up.
+// WaitReady blocks until every shard this node runs a replica of has a leader and this
+// replica has applied everything committed before the call, or ctx ends. The leader may
+// be another node: the barrier is a ReadIndex the leader confirms, so a follower is ready
+// once it has caught up. Shards this node dropped (Drop) are passed over.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for _, s := range h.ShardIDs() {
-		for {
-			if err := h.pollLeader(ctx, s, func(uint64) bool { return true }); err != nil {
+		for h.Runs(s) {
+			err := h.pollLeader(ctx, s, func(uint64) bool { return true })
+			if errors.Is(err, ErrNotHosted) {
+				break // dropped meanwhile
+			}
+			if err != nil {
 				return fmt.Errorf("%w: shard %d has no leader: %v", ErrUnavailable, s, err)
 			}
-			err := h.ReadBarrier(ctx, s)
-			if err == nil {
+			err = h.ReadBarrier(ctx, s)
+			if err == nil || errors.Is(err, ErrNotHosted) {
 				break
 			}
 			// A node that just restarted may not hear from a leader for a while (the
@@ -319,9 +350,12 @@ func (h *Host) WaitReady(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether every shard currently knows a leader.
+// Ready reports whether every shard this node runs a replica of currently knows a leader.
 func (h *Host) Ready() bool {
 	for _, s := range h.ShardIDs() {
+		if !h.Runs(s) {
+			continue
+		}
 		if _, _, ok, err := h.nh.GetLeaderID(s); err != nil || !ok {
 			return false
 		}
@@ -330,10 +364,12 @@ func (h *Host) Ready() bool {
 }
 
 // ReadBarrier returns once this replica of shard has applied every entry committed before
-// the call (raft ReadIndex). Reads of local state after it are linearizable.
+// the call (raft ReadIndex). Reads of local state after it are linearizable. A shard this
+// node holds no replica of is refused at once with ErrNotHosted, and so is a barrier
+// under way when Drop stops the replica.
 func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
-	if _, ok := h.shards[shard]; !ok {
-		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	if _, err := h.hosting(shard); err != nil {
+		return err
 	}
 	start := time.Now()
 	backoff := time.Millisecond
@@ -356,6 +392,9 @@ func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
 			h.metrics.readBarrier.Observe(time.Since(start).Seconds())
 			return nil
 		}
+		if _, herr := h.hosting(shard); herr != nil {
+			return herr // Drop stopped the replica under the read
+		}
 		// ErrShardNotFound: the replica is restarting under a new id (Rejoin).
 		if !dragonboat.IsTempError(err) && !errors.Is(err, context.DeadlineExceeded) && !leaderChanged &&
 			!errors.Is(err, dragonboat.ErrShardNotFound) {
@@ -373,11 +412,16 @@ func (h *Host) ReadBarrier(ctx context.Context, shard uint64) error {
 
 // Propose appends cmd to shard's log and returns what the state machine's Apply returned
 // for it. ErrUnavailable means cmd was not proposed; ErrIndeterminate means it may or may
-// not commit.
+// not commit. ErrNotHosted means cmd was not proposed because this node holds no replica
+// of shard (Drop): at once for a dropped shard, or for a queued command when Drop stops
+// the replica before the command went to raft.
 func (h *Host) Propose(ctx context.Context, shard uint64, cmd []byte) ([]byte, error) {
 	b, ok := h.batchers[shard]
 	if !ok {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	}
+	if _, err := h.hosting(shard); err != nil {
+		return nil, err
 	}
 	if h.isClosed() {
 		return nil, ErrClosed
@@ -410,6 +454,9 @@ func (h *Host) Propose(ctx context.Context, shard uint64, cmd []byte) ([]byte, e
 
 // propose proposes cmds as one raft entry, retrying while raft says nothing was proposed.
 func (h *Host) propose(ctx context.Context, shard uint64, cmds [][]byte) ([][]byte, error) {
+	if _, err := h.hosting(shard); err != nil {
+		return nil, err // dropped while the commands were queued: none was proposed
+	}
 	payload := encodeFrame(cmds)
 	session := h.nh.GetNoOPSession(shard)
 	start := time.Now()
@@ -513,6 +560,9 @@ func (h *Host) watchLeaders() {
 		}
 		now := time.Now().UnixNano()
 		for s, seen := range h.leaderSeen {
+			if !h.Runs(s) {
+				continue
+			}
 			if _, _, ok, err := h.nh.GetLeaderID(s); err == nil && ok {
 				seen.Store(now)
 			}
@@ -523,8 +573,11 @@ func (h *Host) watchLeaders() {
 // leaderless returns ErrUnavailable when shard has known no leader for longer than four
 // election timeouts: this replica is cut off from a quorum (or the quorum is gone), and a
 // proposal or read would only wait out its timeout. Elections in a healthy cluster take
-// well under that.
+// well under that. For a shard this node dropped it returns ErrNotHosted.
 func (h *Host) leaderless(shard uint64) error {
+	if r, ok := h.shards[shard]; ok && r.dropped.Load() {
+		return fmt.Errorf("%w: %d", ErrNotHosted, shard)
+	}
 	seen, ok := h.leaderSeen[shard]
 	if !ok {
 		return nil
@@ -576,13 +629,19 @@ func (h *Host) Close() error {
 		}
 		cancel()
 	}
+	h.stopBatchers()
+	h.nh.Close()
+	return nil
+}
+
+// stopBatchers stops the batchers and the leader watch, waits for them and their
+// proposals, and answers the commands still queued with ErrClosed.
+func (h *Host) stopBatchers() {
 	close(h.stop)
 	h.wg.Wait()
 	for _, b := range h.batchers {
 		b.drainClosed()
 	}
-	h.nh.Close()
-	return nil
 }
 
 func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
@@ -598,9 +657,15 @@ func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 	}
 }
 
+// quietOnce: dragonboat's loggers are process-wide, and setting their level while another
+// NodeHost of the process logs is a data race, so it is done once.
+var quietOnce sync.Once
+
 // quietDragonboat turns dragonboat's own loggers (which print to stderr) down: raft's
 // elections log at warning level, so only errors pass. Our own logs report leadership.
-func quietDragonboat() {
+func quietDragonboat() { quietOnce.Do(setDragonboatLevels) }
+
+func setDragonboatLevels() {
 	for _, name := range []string{"dragonboat", "raft", "rsm", "transport", "logdb", "raftpb", "config", "settings", "grpc", "gossip", "registry"} {
 		dblogger.GetLogger(name).SetLevel(dblogger.ERROR)
 	}

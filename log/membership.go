@@ -53,8 +53,9 @@ func (m Membership) NextReplica(node uint64) uint64 {
 	return next
 }
 
-// ShardIDs returns every raft group this host runs: the data shards, then the meta shard
-// when there is one.
+// ShardIDs returns every raft group of the cluster: the data shards, then the meta shard
+// when there is one. This node may hold no replica of some data shards (see Runs and
+// Hosted).
 func (h *Host) ShardIDs() []uint64 {
 	out := make([]uint64, 0, h.cfg.Shards+1)
 	for s := uint64(1); s <= uint64(h.cfg.Shards); s++ {
@@ -68,6 +69,9 @@ func (h *Host) ShardIDs() []uint64 {
 
 // Membership reads shard's membership through its quorum.
 func (h *Host) Membership(ctx context.Context, shard uint64) (Membership, error) {
+	if _, err := h.hosting(shard); err != nil {
+		return Membership{}, err
+	}
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
 	m, err := h.nh.SyncGetShardMembership(ctx, shard)
@@ -87,6 +91,9 @@ func (h *Host) Membership(ctx context.Context, shard uint64) (Membership, error)
 // by snapshot when the log was compacted. Adding a replica that is already a member does
 // nothing.
 func (h *Host) AddNonVoting(ctx context.Context, shard, id uint64, addr string) error {
+	if _, err := h.hosting(shard); err != nil {
+		return err
+	}
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
 	err := h.nh.SyncRequestAddNonVoting(ctx, shard, id, addr, 0)
@@ -95,6 +102,9 @@ func (h *Host) AddNonVoting(ctx context.Context, shard, id uint64, addr string) 
 
 // Promote makes the non-voting replica id of shard a voter.
 func (h *Host) Promote(ctx context.Context, shard, id uint64, addr string) error {
+	if _, err := h.hosting(shard); err != nil {
+		return err
+	}
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
 	err := h.nh.SyncRequestAddReplica(ctx, shard, id, addr, 0)
@@ -103,14 +113,21 @@ func (h *Host) Promote(ctx context.Context, shard, id uint64, addr string) error
 
 // RemoveReplica removes replica id from shard. Raft never lets the id back into the shard.
 func (h *Host) RemoveReplica(ctx context.Context, shard, id uint64) error {
+	if _, err := h.hosting(shard); err != nil {
+		return err
+	}
 	ctx, cancel := h.opContext(ctx)
 	defer cancel()
 	err := h.nh.SyncRequestDeleteReplica(ctx, shard, id, 0)
 	return h.membershipErr(shard, fmt.Sprintf("remove replica %d", id), err)
 }
 
-// Leader returns shard's leader as this node last heard, and whether one is known.
+// Leader returns shard's leader as this node last heard, and whether one is known (never
+// for a shard this node holds no replica of).
 func (h *Host) Leader(shard uint64) (uint64, bool) {
+	if _, err := h.hosting(shard); err != nil {
+		return 0, false
+	}
 	leader, _, ok, err := h.nh.GetLeaderID(shard)
 	return leader, err == nil && ok
 }
@@ -119,6 +136,9 @@ func (h *Host) Leader(shard uint64) (uint64, bool) {
 // or an election timeout passes, for it to move away from this node's view of the old
 // leader.
 func (h *Host) TransferLeader(ctx context.Context, shard, to uint64) error {
+	if _, err := h.hosting(shard); err != nil {
+		return err
+	}
 	from, _ := h.Leader(shard)
 	if from == to {
 		return nil
@@ -149,11 +169,14 @@ func (h *Host) membershipErr(shard uint64, what string, err error) error {
 	}
 }
 
-// Applied returns how far this node's replica of each shard (the meta shard included)
-// has applied.
+// Applied returns how far this node's replica of each shard it runs (the meta shard
+// included) has applied. Dropped shards are left out.
 func (h *Host) Applied() map[uint64]uint64 {
 	out := make(map[uint64]uint64, len(h.shards))
 	for id, r := range h.shards {
+		if r.dropped.Load() {
+			continue
+		}
 		out[id] = r.applied.Load()
 	}
 	return out

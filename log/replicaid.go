@@ -34,14 +34,17 @@ func NodeOf(replica uint64) uint64 { return replica & MaxNodeID }
 func GenOf(replica uint64) uint32 { return uint32(replica >> 32) }
 
 // replicasFile records, per shard, the replica this node runs when that is not the
-// plain node id, or when the replica joined a running shard: a restart resumes the
-// replica a rejoin started, and restarts a joined replica as non-voting (raft replays
-// its admission as one).
+// plain node id, or when the replica joined a running shard, or that this node dropped
+// the shard: a restart resumes the replica a rejoin or an adoption started, restarts a
+// joined replica as non-voting (raft replays its admission as one), and starts no
+// replica of a dropped shard.
 const replicasFile = "replicas.json"
 
 type replicaRecord struct {
 	ID     uint64 `json:"id"`
 	Joined bool   `json:"joined,omitempty"`
+	// Dropped: this node holds no replica of the shard (Drop); ID is the one it dropped.
+	Dropped bool `json:"dropped,omitempty"`
 }
 
 func (h *Host) loadReplicaRecords() (map[uint64]replicaRecord, error) {
@@ -68,9 +71,10 @@ func (h *Host) saveReplicaRecords(recs map[uint64]replicaRecord) error {
 	return durable.WriteFile(h.cfg.Dir, replicasFile, b)
 }
 
-// ReplicaOf returns the replica id of this node's replica of shard.
+// ReplicaOf returns the replica id of this node's replica of shard, 0 when it runs none
+// (a dropped shard, or an unknown one).
 func (h *Host) ReplicaOf(shard uint64) uint64 {
-	if r, ok := h.shards[shard]; ok {
+	if r, ok := h.shards[shard]; ok && !r.dropped.Load() {
 		return r.id.Load()
 	}
 	return 0
@@ -78,8 +82,12 @@ func (h *Host) ReplicaOf(shard uint64) uint64 {
 
 // Hosts reports whether this node runs a replica of shard that the shard admitted: it
 // is loaded and has applied a membership. A replica removed from its shard is unloaded;
-// one that rejoins under a new id is pending until the leader reaches it.
+// one that rejoins under a new id, or that Adopt started, is pending until the leader
+// reaches it. False for a dropped shard.
 func (h *Host) Hosts(shard uint64) bool {
+	if !h.Runs(shard) {
+		return false
+	}
 	nhi := h.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
 	if nhi == nil {
 		return false
@@ -127,8 +135,11 @@ func (h *Host) Rejoin(ctx context.Context, shard, rid uint64) error {
 	if !ok || shard == MetaShard {
 		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
 	}
-	h.rejoinMu.Lock()
-	defer h.rejoinMu.Unlock()
+	h.placeMu.Lock()
+	defer h.placeMu.Unlock()
+	if rep.dropped.Load() {
+		return fmt.Errorf("%w: %d: nothing to rejoin (Adopt starts a replica)", ErrNotHosted, shard)
+	}
 	old := rep.id.Load()
 	if NodeOf(rid) != h.cfg.NodeID || GenOf(rid) <= GenOf(old) {
 		return fmt.Errorf("log: shard %d: replica %d cannot replace replica %d of node %d", shard, rid, old, h.cfg.NodeID)
@@ -144,25 +155,8 @@ func (h *Host) Rejoin(ctx context.Context, shard, rid uint64) error {
 	if err := h.saveReplicaRecords(recs); err != nil {
 		return fmt.Errorf("log: shard %d: rejoin: %w", shard, err)
 	}
-	if err := h.nh.StopReplica(shard, old); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-		return fmt.Errorf("log: shard %d: stop replica %d: %w", shard, old, err)
-	}
-	// StopReplica only asks; the data can go once the replica is unloaded.
-	backoff := time.Millisecond
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := h.nh.SyncRemoveData(rctx, shard, old)
-		cancel()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, dragonboat.ErrShardNotStopped) {
-			return fmt.Errorf("log: shard %d: remove data of replica %d: %w", shard, old, err)
-		}
-		if !sleepCtx(ctx, h.stop, backoff) {
-			return fmt.Errorf("%w: shard %d: replica %d did not stop", ErrUnavailable, shard, old)
-		}
-		backoff = min(2*backoff, 50*time.Millisecond)
+	if err := h.stopAndRemove(ctx, shard, old); err != nil {
+		return err
 	}
 	rc := h.replicaConfig(shard, rid)
 	rc.IsNonVoting = true

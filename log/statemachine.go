@@ -92,13 +92,16 @@ type adapter struct {
 	// must see a new replica at index 0, so Open reports 0 and the entries up to what the
 	// state already holds (skip) are passed over instead of applied twice. Until raft has
 	// delivered them all, the replica reports 0 applied, so it never counts as caught up.
+	// An adopted replica (Host.Adopt) is not fresh: its state machine is empty.
 	fresh bool
 	skip  uint64
 }
 
 // replica is what the Host keeps of its replica of one shard.
 type replica struct {
-	id      atomic.Uint64 // the replica id this node runs, see ReplicaID
+	id atomic.Uint64 // the replica id this node runs (or last ran, when dropped), see ReplicaID
+	// dropped: this node runs no replica of the shard (Host.Drop) until Host.Adopt.
+	dropped atomic.Bool
 	applied atomic.Uint64
 }
 

@@ -29,7 +29,12 @@
 //   - L1 never holds a record older than L2's: Apply updates L1 under fillMu after commit;
 //     readers fill L1 from L2 under the same lock, shared.
 //
+// A node that holds no replica of a shard (log.Host.Drop) drops its state with
+// Materializer.Drop once the log has closed the shard's state machine (Shard.Close): the
+// Shard is forgotten, L1 purged under fillMu, L2's range of the shard deleted. A state
+// machine of the shard made afterwards opens empty, at applied index 0.
+//
 // Concurrency: the log calls a Shard's methods one at a time, except SaveSnapshot, which
-// reads a pebble snapshot alongside Apply. Get, History and Collections are safe for
-// concurrent use.
+// reads a pebble snapshot alongside Apply. Get, History, Collections and Drop are safe
+// for concurrent use; Drop must not race the log starting a replica of the same shard.
 package materializer

@@ -83,6 +83,39 @@ func (m *Materializer) StateMachine(shard uint64) log.StateMachine {
 	return s
 }
 
+// Drop forgets shard on this node, whose replica the log stopped and removed
+// (log.Host.Drop, which returns after the replica's state machine was closed): it
+// forgets the in-memory Shard (expiry floors, index definitions, policies), purges the
+// shard's records from L1 and deletes its state from L2 (synced). A later StateMachine of
+// the shard opens empty, at applied index 0. Drop refuses with ErrShardOpen while a
+// replica still drives the shard's state machine (opened and not closed). Dropping a
+// shard with nothing left is a no-op, so a node may drop every shard it does not host at
+// start, which finishes a drop a crash interrupted. It must not run concurrently with
+// the log starting a replica of the same shard.
+func (m *Materializer) Drop(shard uint64) error {
+	m.mu.Lock()
+	s, ok := m.shards[shard]
+	if ok && s.open.Load() {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %d", ErrShardOpen, shard)
+	}
+	delete(m.shards, shard)
+	m.mu.Unlock()
+	if ok {
+		// A reader that found the Shard before it was forgotten fills L1 under fillMu
+		// shared: it either filled before this (and the purge below removes it) or reads
+		// L2 after the state is gone (and fills nothing).
+		s.fillMu.Lock()
+		defer s.fillMu.Unlock()
+	}
+	if err := m.cfg.Store.DropShard(shard); err != nil {
+		return fmt.Errorf("materializer: shard %d: drop: %w", shard, err)
+	}
+	m.cfg.Cache.Invalidate(shard)
+	m.cfg.Logger.Info("shard dropped", "shard", shard)
+	return nil
+}
+
 func (m *Materializer) shard(n uint64) (*Shard, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -169,7 +202,10 @@ type Shard struct {
 	shard uint64
 	// fillMu orders L1 updates: Apply holds it exclusively from commit to cache update,
 	// readers filling L1 from L2 hold it shared.
-	fillMu  sync.RWMutex
+	fillMu sync.RWMutex
+	// open is set by Open and cleared by Close: a replica drives the shard, so Drop
+	// refuses.
+	open    atomic.Bool
 	meta    l2.Meta
 	applied uint64
 	floors  expiryFloors
@@ -203,6 +239,7 @@ func (s *Shard) Open() (uint64, error) {
 	if err := s.loadPolicies(); err != nil {
 		return 0, fmt.Errorf("materializer: shard %d: policies: %w", s.shard, err)
 	}
+	s.open.Store(true)
 	s.notify()
 	s.m.cfg.Logger.Info("shard opened", "shard", s.shard, "applied", applied, "events", meta.LastIndex)
 	return applied, nil
@@ -217,8 +254,12 @@ func (s *Shard) notify() {
 // Sync makes everything applied durable.
 func (s *Shard) Sync() error { return s.m.cfg.Store.Sync() }
 
-// Close has nothing to release: the store belongs to the node.
-func (s *Shard) Close() error { return nil }
+// Close releases the shard: no replica drives it any more (the log stopped it), so Drop
+// may delete its state. The store belongs to the node and stays open.
+func (s *Shard) Close() error {
+	s.open.Store(false)
+	return nil
+}
 
 // PrepareSnapshot captures the shard's state.
 func (s *Shard) PrepareSnapshot() (any, error) { return s.m.cfg.Store.Snapshot(s.shard), nil }

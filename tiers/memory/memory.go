@@ -85,7 +85,10 @@ func (m *Cache) Fill(k tiers.Key, d tiers.Doc) {
 	m.Set(k, d)
 }
 
-// Invalidate drops every record of shard (after its state was replaced by a snapshot).
+// Invalidate drops every record of shard: after its state was replaced by a snapshot, or
+// when the node drops its replica of the shard. otter has no removal by predicate, so it
+// walks the keys; records of shard that others add meanwhile may survive, so callers hold
+// off the shard's writers and fills (the materializer's fillMu) while it runs.
 func (m *Cache) Invalidate(shard uint64) {
 	for k := range m.c.Keys() {
 		if k.Shard == shard {

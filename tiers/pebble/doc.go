@@ -18,7 +18,8 @@
 //	H origin 0x00 shard stream      highest index applied from a stream of another datacenter
 //	P coll                          a collection's replication policy
 //
-// Writes go through Batch, which reads its own writes. Reads through DB see committed
+// A shard this node no longer holds is deleted whole with DropShard (one range deletion,
+// synced). Writes go through Batch, which reads its own writes. Reads through DB see committed
 // state. Batches commit without fsync: the raft log is the durable record and the applied
 // index is committed atomically with the data, so a crash loses at most a suffix that raft
 // re-applies.

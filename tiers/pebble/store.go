@@ -169,6 +169,32 @@ func (d *DB) Stats() tiers.Stats {
 	return tiers.Stats{Tier: "pebble", Bytes: int64(m.DiskSpaceUsage()), Hits: d.hits.Load(), Misses: d.misses.Load()}
 }
 
+// DropShard deletes every key of shard (its whole range: documents, versions, events,
+// indexes, idempotency and retry records, meta and applied index) with one range
+// deletion, synced, for a node that no longer holds a replica of the shard. Afterwards
+// the shard reads as never applied: Applied is 0, Meta is zero and Digest is the digest
+// of an empty shard. Node-local records outside the shard's range (signed checkpoints)
+// stay. A shard with no key left is not written to. The caller makes sure nothing
+// applies to the shard meanwhile.
+func (d *DB) DropShard(shard uint64) error {
+	lo, hi := shardBounds(shard)
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("pebble: drop shard %d: %w", shard, err)
+	}
+	empty := !it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("pebble: drop shard %d: %w", shard, err)
+	}
+	if empty {
+		return nil
+	}
+	if err := d.db.DeleteRange(lo, hi, pdb.Sync); err != nil {
+		return fmt.Errorf("pebble: drop shard %d: %w", shard, err)
+	}
+	return nil
+}
+
 // Digest returns the SHA-256 of a shard's materialized state: every key and value in its
 // range except the applied raft index and the events themselves (the head hash in the
 // shard meta commits to those; L4 may hold some of them). Replicas that applied the same
