@@ -19,6 +19,9 @@ const (
 // archive (L4) for what has left L2. Events are archived before L2 drops them, so a
 // miss in L2 below the archive's end means "read the archive again".
 func (d *DB) events(ctx context.Context, shard, from uint64, max int) ([][]byte, error) {
+	if !d.local(shard) {
+		return d.remoteEvents(ctx, shard, from, max)
+	}
 	var out [][]byte
 	for len(out) < max {
 		next := from + uint64(len(out))
@@ -80,7 +83,7 @@ func (d *DB) archiveLoop(ctx context.Context) {
 func (d *DB) archiveOnce(ctx context.Context) (int, error) {
 	moved := 0
 	seg := uint64(d.cfg.SegmentEvents)
-	for _, s := range d.shardIDs() {
+	for _, s := range d.localShards() {
 		upto, err := d.archivable(s)
 		if err != nil {
 			return moved, err
@@ -183,7 +186,7 @@ func (d *DB) mask(shard, from uint64, recs [][]byte) ([][]byte, error) {
 // them). Segments already scrubbed since start are remembered; after a restart each is
 // checked once more.
 func (d *DB) scrubArchive(ctx context.Context) error {
-	for _, s := range d.shardIDs() {
+	for _, s := range d.localShards() {
 		archived := d.archive.Archived(s)
 		if archived == 0 {
 			continue

@@ -50,7 +50,7 @@ func (d *DB) checkpointLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		for _, s := range d.shardIDs() {
+		for _, s := range d.localShards() {
 			head := d.hub.Head(s)
 			if head <= last[s] || head-last[s] < uint64(d.cfg.CheckpointEvents) && time.Since(lastAt[s]) < d.cfg.CheckpointInterval {
 				continue
@@ -105,6 +105,10 @@ func (d *DB) Checkpoints(shard, from, to uint64) ([]audit.Checkpoint, error) {
 func (d *DB) Verify(ctx context.Context, shard, from, to uint64) (audit.Report, error) {
 	if shard == 0 || shard > uint64(d.Shards()) {
 		return audit.Report{}, fmt.Errorf("%w: no shard %d", ErrInvalidArgument, shard)
+	}
+	if !d.local(shard) {
+		// The checkpoints that prove the chain are this node's own signatures.
+		return audit.Report{}, fmt.Errorf("%w: node %d holds no replica of shard %d; verify it on a node that does (GET /v1/cluster)", ErrNotHosted, d.cfg.NodeID, shard)
 	}
 	meta, err := d.store.Meta(shard)
 	if err != nil {

@@ -85,6 +85,11 @@ func (f feedStore) Events(shard, from uint64, max int) ([]log.Event, error) {
 }
 
 func (f feedStore) Body(shard uint64, coll, id string, version uint64) ([]byte, bool, error) {
+	if !f.d.local(shard) {
+		var r peerBodyResult
+		err := f.d.peerCall(context.Background(), shard, "body", peerBody{Shard: shard, Collection: coll, ID: id, Version: version}, &r)
+		return r.Body, r.OK, err
+	}
 	v, ok, err := f.d.store.Version(tiers.Key{Shard: shard, Collection: coll, ID: id}, version)
 	if err != nil || !ok || v.Op == log.OpDelete {
 		return nil, false, err

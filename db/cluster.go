@@ -1,9 +1,11 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +48,26 @@ func (d *DB) followReplicas(ctx context.Context) {
 		st := d.meta.State()
 		for shard := uint64(1); shard <= uint64(d.host.Shards()); shard++ {
 			want, have := st.ReplicaOf(shard, d.cfg.NodeID), d.host.ReplicaOf(shard)
+			switch {
+			case !st.Holds(shard, d.cfg.NodeID):
+				// Placed outside the shard: once the shard removed this node's replica
+				// (and so unloaded it; a replica that joined and was never admitted
+				// counts too), its data goes.
+				if have != 0 && !d.host.Hosts(shard) {
+					d.dropShard(ctx, shard)
+				}
+				d.recordNextReplica(ctx, st, shard)
+				continue
+			case have == 0:
+				// Placed back in: the controller adds the next replica id this node
+				// recorded; the replica starts empty and catches up.
+				if dropped := d.host.DroppedReplica(shard); log.GenOf(want) > log.GenOf(dropped) {
+					d.adoptShard(ctx, shard, want)
+				} else {
+					d.recordNextReplica(ctx, st, shard)
+				}
+				continue
+			}
 			if log.GenOf(want) <= log.GenOf(have) {
 				continue
 			}
@@ -60,6 +82,45 @@ func (d *DB) followReplicas(ctx context.Context) {
 		case <-d.replicasChanged:
 		}
 	}
+}
+
+// dropShard removes this node's replica of shard and the shard's data: the shard is then
+// served by other nodes (peer.go).
+func (d *DB) dropShard(ctx context.Context, shard uint64) {
+	if err := d.host.Drop(ctx, shard); err != nil {
+		d.cfg.Logger.Warn("replica not dropped", "shard", shard, "err", err)
+		return
+	}
+	if err := d.mat.Drop(shard); err != nil {
+		d.cfg.Logger.Error("shard data not dropped", "shard", shard, "err", err)
+		return
+	}
+	d.cfg.Logger.Info("shard placed elsewhere: replica and data dropped", "shard", shard)
+}
+
+// recordNextReplica records in the meta state, once this node dropped its replica of
+// shard, the replica id it will run there if placed back in: a later generation than
+// the one it dropped, which raft may or may not have admitted (and then removed).
+func (d *DB) recordNextReplica(ctx context.Context, st meta.State, shard uint64) {
+	dropped := d.host.DroppedReplica(shard)
+	if dropped == 0 || log.GenOf(st.ReplicaOf(shard, d.cfg.NodeID)) > log.GenOf(dropped) {
+		return
+	}
+	next := log.ReplicaID(d.cfg.NodeID, log.GenOf(dropped)+1)
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := meta.Propose(pctx, d.host, meta.Command{Op: "replica", Shard: shard, ID: d.cfg.NodeID, Replica: next}); err != nil {
+		d.cfg.Logger.Warn("next replica id not recorded", "shard", shard, "replica", next, "err", err)
+	}
+}
+
+// adoptShard starts this node's replica rid of shard, empty, to catch up from the leader.
+func (d *DB) adoptShard(ctx context.Context, shard, rid uint64) {
+	if err := d.host.Adopt(ctx, shard, rid); err != nil {
+		d.cfg.Logger.Warn("replica not started", "shard", shard, "replica", rid, "err", err)
+		return
+	}
+	d.cfg.Logger.Info("shard placed here: replica started", "shard", shard, "replica", rid)
 }
 
 func (d *DB) register(ctx context.Context) {
@@ -120,7 +181,11 @@ func (d *DB) Join(ctx context.Context, r JoinRequest) (meta.Node, error) {
 	if err != nil {
 		return meta.Node{}, d.membershipErr(err)
 	}
+	st := d.meta.State()
 	for _, shard := range d.host.ShardIDs() {
+		if shard != log.MetaShard && !st.Holds(shard, r.ID) {
+			continue // placed hosting: the controller moves replicas to the node
+		}
 		// The controller adds a registered node's missing replicas too: a membership
 		// change of its that is under way refuses this one for a moment.
 		for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
@@ -147,7 +212,8 @@ func (d *DB) Join(ctx context.Context, r JoinRequest) (meta.Node, error) {
 
 // addJoining adds a joining node to shard as a non-voting replica unless it has one.
 func (d *DB) addJoining(ctx context.Context, shard uint64, r JoinRequest) error {
-	m, err := d.host.Membership(ctx, shard)
+	admin := shardAdmin{Host: d.host, d: d}
+	m, err := admin.Membership(ctx, shard)
 	if err != nil {
 		return err
 	}
@@ -159,7 +225,7 @@ func (d *DB) addJoining(ctx context.Context, shard uint64, r JoinRequest) error 
 		// under the next replica id.
 		return nil
 	}
-	return d.host.AddNonVoting(ctx, shard, r.ID, r.RaftAddr)
+	return admin.AddNonVoting(ctx, shard, r.ID, r.RaftAddr)
 }
 
 // ErrNodeRemoved means the cluster removed this node (decommissioned, or unreachable for
@@ -296,6 +362,41 @@ func (d *DB) SetReplicationFactor(ctx context.Context, rf int) error {
 	return nil
 }
 
+// PlaceShard places node outside shard (absent true) or back in it. A node placed
+// outside a shard loses its vote there (the controller promotes another node's replica
+// first), then its replica; it drops the shard's data and serves the shard through the
+// nodes that hold it. Placed back in, it gets a new replica that catches up from the
+// leader. The meta state refuses to leave a shard fewer active nodes than its voters.
+func (d *DB) PlaceShard(ctx context.Context, shard, node uint64, absent bool) error {
+	if shard == 0 || shard > uint64(d.host.Shards()) {
+		return fmt.Errorf("%w: no shard %d", ErrInvalidArgument, shard)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := meta.Propose(ctx, d.host, meta.Command{Op: "absent", Shard: shard, ID: node, Absent: absent}); err != nil {
+		return d.membershipErr(err)
+	}
+	d.ctrl.Kick()
+	return nil
+}
+
+// SetHosting sets which nodes hold a replica of each data shard: meta.HostingAll (every
+// node; the default) or meta.HostingPlaced (as many nodes as the shard has voters, spread
+// evenly: each node stores only its share of the data and serves the rest through the
+// nodes that hold it).
+func (d *DB) SetHosting(ctx context.Context, mode string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	defer cancel()
+	if _, err := meta.Propose(ctx, d.host, meta.Command{Op: "hosting", Hosting: mode}); err != nil {
+		if errors.Is(err, meta.ErrRefused) {
+			return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+		return d.membershipErr(err)
+	}
+	d.ctrl.Kick()
+	return nil
+}
+
 // TransferLeader asks this node's replica of shard to hand the leadership to replica to,
 // and waits up to an election timeout for it to move.
 func (d *DB) TransferLeader(ctx context.Context, shard, to uint64) error {
@@ -335,6 +436,12 @@ type ClusterView struct {
 	Members           []meta.Node
 	ReplicationFactor int
 	Placement         map[uint64][]uint64
+	Hosting           string              // meta.HostingAll or meta.HostingPlaced
+	Hosts             map[uint64][]uint64 // placed hosting: the nodes holding each shard
+	Absent            map[uint64][]uint64 // hosting all: the nodes placed outside a shard
+	// Remote holds the shards this node holds no replica of: their status comes from a
+	// node that holds one.
+	Remote map[uint64]bool
 	// Applied holds, per node that answered a probe (node → shard → index), how far its
 	// replicas have applied.
 	Applied map[uint64]map[uint64]uint64
@@ -352,6 +459,22 @@ func (d *DB) Cluster(ctx context.Context) ClusterView {
 	go func() {
 		defer wg.Done()
 		view.ClusterStatus = d.host.Status(ctx)
+		for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+			if d.local(s) {
+				continue
+			}
+			var sh log.ShardStatus
+			if err := d.peerCall(ctx, s, "status", peerShard{Shard: s}, &sh); err != nil {
+				sh = log.ShardStatus{Shard: s, Membership: "unknown"}
+			}
+			if view.Remote == nil {
+				view.Remote = map[uint64]bool{}
+			}
+			view.Remote[s] = true
+			sh.Applied = 0
+			view.Shards = append(view.Shards, sh)
+		}
+		slices.SortFunc(view.Shards, func(a, b log.ShardStatus) int { return cmp.Compare(a.Shard, b.Shard) })
 	}()
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	probes := d.prober.ProbeAll(pctx, st.Nodes)
@@ -359,6 +482,10 @@ func (d *DB) Cluster(ctx context.Context) ClusterView {
 	wg.Wait()
 	probes[d.cfg.NodeID] = d.LocalApplied()
 	view.Members, view.ReplicationFactor, view.Placement = st.Nodes, st.RF(), st.Placement
+	view.Hosting, view.Hosts, view.Absent = st.Hosting, st.Hosts, st.Absent
+	if view.Hosting == "" {
+		view.Hosting = meta.HostingAll
+	}
 	view.Applied = make(map[uint64]map[uint64]uint64, len(probes))
 	for id, p := range probes {
 		view.Applied[id] = p.Applied

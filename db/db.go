@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +194,7 @@ type DB struct {
 	replicasChanged chan struct{}
 	removed         chan struct{} // closed when the cluster removed this node
 	prober          *meta.Prober
+	peers           *peers                // the L3 tier: other nodes serve the shards this one holds no replica of
 	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
 	xdc             xdc                   // cross-datacenter state (remote.go)
 
@@ -239,6 +242,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	d.prober = meta.NewProber(cfg.NodeID, time.Second)
+	d.peers = newPeers(cfg.NodeID, cfg.Registerer)
 	d.replicasChanged = make(chan struct{}, 1)
 	d.removed = make(chan struct{})
 	d.meta = meta.NewMachine(func() {
@@ -262,7 +266,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.store.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	if d.ctrl, err = meta.NewController(meta.ControllerConfig{Host: d.host, Machine: d.meta, Prober: d.prober,
+	if d.ctrl, err = meta.NewController(meta.ControllerConfig{Host: shardAdmin{Host: d.host, d: d}, Machine: d.meta, Prober: d.prober,
 		DeadAfter: cfg.DeadAfter, Logger: cfg.Logger, Registerer: cfg.Registerer}); err != nil {
 		d.host.Close()
 		d.store.Close()
@@ -284,8 +288,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	d.wg.Add(3)
+	d.wg.Add(4)
 	go func() { defer d.wg.Done(); d.backfillLoop(bctx) }()
+	go func() { defer d.wg.Done(); d.followHeads(bctx) }()
 	go func() { defer d.wg.Done(); d.checkpointLoop(bctx) }()
 	go func() {
 		defer d.wg.Done()
@@ -529,7 +534,7 @@ func (d *DB) propose(ctx context.Context, shard uint64, cmd *materializer.Comman
 	payload := materializer.EncodeCommand(cmd)
 	unknown := false // an attempt ended with its outcome unknown
 	for {
-		out, err := d.host.Propose(ctx, shard, payload)
+		out, err := d.proposeOnce(ctx, shard, payload)
 		if err == nil {
 			want := len(cmd.Writes)
 			if cmd.Index != nil {
@@ -630,6 +635,11 @@ func (d *DB) Get(ctx context.Context, collection, id string, c Consistency) (Doc
 		return Doc{}, err
 	}
 	k := tiers.Key{Shard: d.host.ShardOf(collection, id), Collection: collection, ID: id}
+	if !d.local(k.Shard) {
+		var doc Doc
+		err := d.readRemote(ctx, "get", k, c, &doc)
+		return doc, err
+	}
 	if err := d.barrier(ctx, k.Shard, c); err != nil {
 		return Doc{}, err
 	}
@@ -661,6 +671,11 @@ func (d *DB) History(ctx context.Context, collection, id string, c Consistency) 
 		return nil, err
 	}
 	k := tiers.Key{Shard: d.host.ShardOf(collection, id), Collection: collection, ID: id}
+	if !d.local(k.Shard) {
+		var vs []Version
+		err := d.readRemote(ctx, "history", k, c, &vs)
+		return vs, err
+	}
 	if err := d.barrier(ctx, k.Shard, c); err != nil {
 		return nil, err
 	}
@@ -678,21 +693,40 @@ func (d *DB) History(ctx context.Context, collection, id string, c Consistency) 
 	return out, nil
 }
 
-// Collections lists collections with their live document counts.
+// Collections lists collections with their live document counts, summed over the
+// shards (those this node holds no replica of are counted by a node that does).
 func (d *DB) Collections(ctx context.Context, c Consistency) ([]materializer.CollectionCount, error) {
+	total := map[string]int64{}
 	for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
-		if err := d.barrier(ctx, s, c); err != nil {
+		var counts map[string]int64
+		if d.local(s) {
+			if err := d.barrier(ctx, s, c); err != nil {
+				return nil, err
+			}
+			var err error
+			if counts, err = d.store.Counts(s); err != nil {
+				return nil, err
+			}
+		} else if err := d.peerCall(ctx, s, "counts", peerShard{Shard: s, Consistency: c}, &counts); err != nil {
 			return nil, err
 		}
+		for k, v := range counts {
+			total[k] += v
+		}
 	}
-	return d.mat.Collections()
+	out := make([]materializer.CollectionCount, 0, len(total))
+	for k, v := range total {
+		out = append(out, materializer.CollectionCount{Name: k, Count: v})
+	}
+	slices.SortFunc(out, func(a, b materializer.CollectionCount) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
-// Digest returns the SHA-256 state digest of every shard in order, combined: equal on
-// replicas that applied the same events.
+// Digest returns the SHA-256 state digest of each shard this node holds a replica of:
+// equal on replicas that applied the same events.
 func (d *DB) Digest() (map[uint64]log.Hash, error) {
 	out := map[uint64]log.Hash{}
-	for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+	for _, s := range d.localShards() {
 		h, err := d.mat.Digest(s)
 		if err != nil {
 			return nil, err

@@ -80,14 +80,18 @@ func (d *DB) Query(ctx context.Context, r QueryRequest) (*QueryResult, error) {
 		}
 	}
 	for _, s := range q.Shards {
+		if !d.local(s) {
+			continue // its part runs on a node that holds it, barrier included
+		}
 		if err := d.barrier(ctx, s, r.Consistency); err != nil {
 			return nil, err
 		}
 	}
-	var src query.Source = source{d}
+	var local query.Source = source{d}
 	if r.AsOf != nil {
-		src = asOfSource{d: d, at: r.AsOf}
+		local = asOfSource{d: d, at: r.AsOf}
 	}
+	src := partsSource{Source: local, remoteParts: remoteParts{d: d, r: r}}
 	res, err := query.Run(ctx, q, src)
 	if err != nil {
 		return nil, err
@@ -97,6 +101,34 @@ func (d *DB) Query(ctx context.Context, r QueryRequest) (*QueryResult, error) {
 		out.Docs = append(out.Docs, Doc{Collection: r.Collection, ID: h.ID, Version: h.Version, TS: log.Timestamp(h.Stamp), Body: h.Doc})
 	}
 	return out, nil
+}
+
+// partsSource serves the shards this node holds from its tiers and has the others' parts
+// run by nodes that hold them.
+type partsSource struct {
+	query.Source
+	remoteParts
+}
+
+// ScanIndexReverse scans backwards through the local source (only a source with indexes
+// plans a reverse scan, and only source has indexes).
+func (p partsSource) ScanIndexReverse(ctx context.Context, shard uint64, coll, index string, lo, hi []byte, fn func(string) bool) error {
+	rev, ok := p.Source.(query.ReverseScanner)
+	if !ok {
+		return fmt.Errorf("db: shard %d: this source cannot scan an index backwards", shard)
+	}
+	return rev.ScanIndexReverse(ctx, shard, coll, index, lo, hi, fn)
+}
+
+// localShards returns the shards this node holds a replica of.
+func (d *DB) localShards() []uint64 {
+	var out []uint64
+	for _, s := range d.shardIDs() {
+		if d.local(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (d *DB) shardIDs() []uint64 {
@@ -250,6 +282,33 @@ func (d *DB) DropIndex(ctx context.Context, coll, name string) error {
 	return fmt.Errorf("%w: no index %q on %q", ErrNotFound, name, coll)
 }
 
+// shardIndex is one shard's definition of an index, with its entry count there.
+type shardIndex struct {
+	l2.IndexDef
+	Entries int64 `json:"entries"`
+}
+
+// shardIndexes returns the definitions of coll's indexes in shard, from this node's
+// replica.
+func (d *DB) shardIndexes(s uint64, coll string) ([]shardIndex, error) {
+	defs, err := d.store.IndexDefs(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []shardIndex
+	for _, def := range defs {
+		if def.Collection != coll {
+			continue
+		}
+		n, err := d.store.CountIndex(s, coll, def.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, shardIndex{IndexDef: def, Entries: n})
+	}
+	return out, nil
+}
+
 // Indexes lists a collection's indexes with their state and entry counts.
 func (d *DB) Indexes(ctx context.Context, coll string, c Consistency) ([]Index, error) {
 	if !ValidCollection(coll) {
@@ -259,17 +318,20 @@ func (d *DB) Indexes(ctx context.Context, coll string, c Consistency) ([]Index, 
 	shards := d.shardIDs()
 	seen := map[string]int{}
 	for _, s := range shards {
-		if err := d.barrier(ctx, s, c); err != nil {
-			return nil, err
+		var defs []shardIndex
+		var err error
+		if d.local(s) {
+			if err := d.barrier(ctx, s, c); err != nil {
+				return nil, err
+			}
+			defs, err = d.shardIndexes(s, coll)
+		} else {
+			err = d.peerCall(ctx, s, "indexes", peerIndexes{Shard: s, Collection: coll, Consistency: c}, &defs)
 		}
-		defs, err := d.store.IndexDefs(s)
 		if err != nil {
 			return nil, err
 		}
 		for _, def := range defs {
-			if def.Collection != coll {
-				continue
-			}
 			ix, ok := byName[def.Name]
 			if !ok {
 				ix = &Index{Collection: coll, Name: def.Name, Fields: def.Fields, State: "ready"}
@@ -279,11 +341,7 @@ func (d *DB) Indexes(ctx context.Context, coll string, c Consistency) ([]Index, 
 			if def.State != l2.IndexReady {
 				ix.State = "building"
 			}
-			n, err := d.store.CountIndex(s, coll, def.Name)
-			if err != nil {
-				return nil, err
-			}
-			ix.Entries += n
+			ix.Entries += def.Entries
 		}
 	}
 	out := make([]Index, 0, len(byName))
@@ -327,7 +385,7 @@ func (d *DB) backfillLoop(ctx context.Context) {
 
 func (d *DB) backfillOnce(ctx context.Context) bool {
 	progressed := false
-	for _, s := range d.shardIDs() {
+	for _, s := range d.localShards() {
 		defs, err := d.store.IndexDefs(s)
 		if err != nil {
 			d.cfg.Logger.Warn("backfill: read index definitions", "shard", s, "err", err)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,8 +21,8 @@ import (
 	"github.com/aerolithsdb/aerolith/meta"
 )
 
-// probeServer answers the controller's probes (GET /v1/cluster/local) and leader transfer
-// requests for the node whose DB is stored in d, on a loopback port, as the REST gateway
+// probeServer answers the controller's probes (GET /v1/cluster/local), leader transfer
+// requests and the peer protocol (PeerPath) for the node whose DB is stored in d, on a loopback port, as the REST gateway
 // does.
 func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
 	t.Helper()
@@ -41,6 +43,15 @@ func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
 				}
 				return
 			}
+		}
+		if op, ok := strings.CutPrefix(r.URL.Path, PeerPath); ok && db != nil && r.Method == http.MethodPost {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.Write(db.ServePeer(r.Context(), op, body))
+			return
 		}
 		if r.URL.Path != meta.LocalPath || db == nil {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

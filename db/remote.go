@@ -171,7 +171,7 @@ func (d *DB) proposeOp(ctx context.Context, shard uint64, cmd *materializer.Comm
 	defer cancel()
 	payload := materializer.EncodeCommand(cmd)
 	for {
-		out, err := d.host.Propose(ctx, shard, payload)
+		out, err := d.proposeOnce(ctx, shard, payload)
 		if err == nil {
 			rs, err := materializer.DecodeResults(out)
 			if err != nil || len(rs) != want {

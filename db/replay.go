@@ -53,8 +53,9 @@ func stateDigest(store *l2.DB, shards []uint64) (StateDigest, error) {
 }
 
 // StateDigest returns the live store's state digest and the position it reflects (each
-// shard's digest and index come from one snapshot of that shard).
-func (d *DB) StateDigest() (StateDigest, error) { return stateDigest(d.store, d.shardIDs()) }
+// shard's digest and index come from one snapshot of that shard), over the shards this
+// node holds a replica of.
+func (d *DB) StateDigest() (StateDigest, error) { return stateDigest(d.store, d.localShards()) }
 
 // Replay rebuilds the materialized state of shards from their events into a fresh store
 // in dir (which must not exist or be empty) and returns its state digest. events holds,

@@ -78,6 +78,7 @@ var table = []struct {
 	{db.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, codes.AlreadyExists, "idempotency_key_reused"},
 	{db.ErrAborted, http.StatusConflict, codes.Aborted, "batch_aborted"},
 	{db.ErrUnavailable, http.StatusServiceUnavailable, codes.Unavailable, "unavailable"},
+	{db.ErrNotHosted, http.StatusServiceUnavailable, codes.Unavailable, "not_hosted"},
 	{db.ErrIndeterminate, http.StatusGatewayTimeout, codes.DeadlineExceeded, "indeterminate"},
 	{db.ErrIndexExists, http.StatusConflict, codes.AlreadyExists, "index_exists"},
 	{db.ErrMembership, http.StatusConflict, codes.FailedPrecondition, "membership_refused"},

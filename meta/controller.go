@@ -154,9 +154,19 @@ func (c *Controller) round(ctx context.Context) {
 	// timeout (a paused node accepts the connection and never answers): read after them,
 	// every other replica would look that much behind under write load, and no replacement
 	// for the paused node would ever count as caught up.
-	self := c.cfg.Host.Applied()
+	own := c.cfg.Host.Applied()
 	probes := c.cfg.Prober.ProbeAll(ctx, st.Nodes)
-	probes[c.cfg.Prober.Self] = Probe{Node: c.cfg.Prober.Self, Applied: self}
+	probes[c.cfg.Prober.Self] = Probe{Node: c.cfg.Prober.Self, Applied: own}
+	// self is what a replica must have applied to count as caught up: this node's replica
+	// of the shard, or the furthest replica of a shard this node holds none of.
+	self := maps.Clone(own)
+	for _, p := range probes {
+		for shard, a := range p.Applied {
+			if _, ok := own[shard]; !ok && a > self[shard] {
+				self[shard] = a
+			}
+		}
+	}
 	c.mu.Lock()
 	if !c.leading {
 		// A new meta leader gives every node a full DeadAfter from now.
@@ -295,13 +305,19 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	// generation of its id, recorded in the meta state first so that it restarts its
 	// replica under that id.
 	for _, n := range st.Nodes {
-		if n.State != Active || dead[n.ID] {
+		if n.State != Active || dead[n.ID] || !st.Holds(shard, n.ID) {
 			continue
 		}
 		if _, ok := m.ReplicaOf(n.ID); ok {
 			continue
 		}
 		rid := m.NextReplica(n.ID)
+		if cur := st.ReplicaOf(shard, n.ID); log.GenOf(cur) > log.GenOf(rid) {
+			// A node that dropped its replica of the shard recorded the next id it will
+			// run there: the one it dropped may never have been admitted, so raft would
+			// take it back, but the node does not run it again.
+			rid = cur
+		}
 		if log.GenOf(rid) > 0 {
 			if shard == log.MetaShard {
 				continue // meta replicas keep the node id: they never lose a vote to a move
@@ -327,7 +343,7 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		node := log.NodeOf(id)
 		voter[node] = id
 		n, ok := st.Node(node)
-		if ok && n.State == Active && !dead[node] {
+		if ok && n.State == Active && !dead[node] && st.Holds(shard, node) {
 			good = append(good, node)
 		} else {
 			bad = append(bad, node)
@@ -335,6 +351,11 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	}
 	slices.Sort(good)
 	slices.Sort(bad)
+	if st.Placed() && shard != log.MetaShard {
+		if acted, ok := c.placeHosts(ctx, st, shard, m, want, probes, self, dead, voterSlots); ok {
+			return acted
+		}
+	}
 	if len(good) < want {
 		if rid, ok := c.candidate(st, shard, m, probes, self, dead, voterSlots); ok {
 			node := log.NodeOf(rid)
@@ -385,14 +406,25 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 				to = g
 			}
 		}
+		if st.Placed() {
+			// The node leaves the shard's hosts; its voter goes in a later round, as any
+			// voter of a node that does not hold the shard.
+			c.change(ctx, "unhost", shard, node, func() error {
+				_, err := Propose(ctx, c.cfg.Host, Command{Op: "absent", Shard: shard, ID: node, Absent: true})
+				return err
+			})
+			return true
+		}
 		keep := slices.DeleteFunc(slices.Clone(good), func(g uint64) bool { return g == node })
 		return c.removeVoter(ctx, st, shard, m, "remove_vote", node, to, voter, keep, voterSlots)
 	}
-	// Non-voting replicas of nodes that are leaving or dead go at once.
+	// Non-voting replicas of nodes that are leaving, dead or placed outside the shard go
+	// at once. One of a node this round's state does not know yet stays: a join registers
+	// the node, then adds its replicas, and the round may have read the state before.
 	for id := range m.NonVoting {
 		node := log.NodeOf(id)
 		n, ok := st.Node(node)
-		if !ok || n.State != Active || dead[node] {
+		if ok && (n.State != Active || dead[node] || !st.Holds(shard, node)) {
 			if node == c.cfg.Prober.Self {
 				c.handoff = true
 				return false
@@ -405,6 +437,68 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 		c.place(ctx, st, shard, good)
 	}
 	return false
+}
+
+// placeHosts keeps a data shard's hosts in placed hosting: it records the voters as the
+// hosts when the shard has none yet, places the shard on another node when fewer live
+// active nodes hold it than it needs voters (dropping dead ones from its hosts), and
+// promotes a host's caught-up non-voting replica (a replica that moved in). It reports
+// whether it tried a change (acted) and whether it decided the round (ok).
+func (c *Controller) placeHosts(ctx context.Context, st State, shard uint64, m log.Membership, want int,
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) (acted, ok bool) {
+	live := func(id uint64) bool {
+		n, ok := st.Node(id)
+		return ok && n.State == Active && !dead[id]
+	}
+	hosts := st.Hosts[shard]
+	if len(hosts) == 0 {
+		var voters []uint64
+		for id := range m.Voters {
+			voters = append(voters, log.NodeOf(id))
+		}
+		c.change(ctx, "hosts", shard, 0, func() error {
+			_, err := Propose(ctx, c.cfg.Host, Command{Op: "hosts", Shard: shard, Nodes: voters})
+			return err
+		})
+		return true, true
+	}
+	kept := slices.DeleteFunc(slices.Clone(hosts), func(id uint64) bool { return !live(id) })
+	if len(kept) < want {
+		// The node holding the fewest shards takes it.
+		held := map[uint64]int{}
+		for _, ids := range st.Hosts {
+			for _, id := range ids {
+				held[id]++
+			}
+		}
+		var to uint64
+		for _, id := range st.activeIDs() {
+			if live(id) && !slices.Contains(kept, id) && (to == 0 || held[id] < held[to]) {
+				to = id
+			}
+		}
+		if to == 0 {
+			return false, false // nowhere to place it: the shard keeps what it has
+		}
+		next := append(kept, to)
+		c.change(ctx, "host", shard, to, func() error {
+			_, err := Propose(ctx, c.cfg.Host, Command{Op: "hosts", Shard: shard, Nodes: next})
+			return err
+		})
+		return true, true
+	}
+	for id := range m.NonVoting {
+		node := log.NodeOf(id)
+		if !slices.Contains(kept, node) || !c.caughtUp(st, shard, node, probes, self, dead) {
+			continue
+		}
+		n, _ := st.Node(node)
+		if c.change(ctx, "promote", shard, node, func() error { return c.cfg.Host.Promote(ctx, shard, id, n.RaftAddr) }) {
+			voterSlots[node]++
+		}
+		return true, true
+	}
+	return false, false
 }
 
 // removeVoter takes node's vote in shard (change kind), leaving keep as the voters. When
@@ -456,13 +550,27 @@ func (c *Controller) handOffMeta(ctx context.Context, st State, dead map[uint64]
 	if err != nil {
 		return
 	}
-	var to uint64
+	// A node placed in every shard sees them all; any other will hand off again.
+	var to, partial uint64
 	for _, id := range slices.Sorted(maps.Keys(m.Voters)) {
 		n, ok := st.Node(log.NodeOf(id))
-		if id != c.cfg.Prober.Self && ok && n.State == Active && !dead[n.ID] {
+		if id == c.cfg.Prober.Self || !ok || n.State != Active || dead[n.ID] {
+			continue
+		}
+		everywhere := true
+		for _, s := range c.cfg.Host.ShardIDs() {
+			everywhere = everywhere && (s == log.MetaShard || st.Holds(s, n.ID))
+		}
+		if everywhere {
 			to = id
 			break
 		}
+		if partial == 0 {
+			partial = id
+		}
+	}
+	if to == 0 {
+		to = partial
 	}
 	if to == 0 {
 		return
@@ -481,7 +589,7 @@ func (c *Controller) candidate(st State, shard uint64, m log.Membership, probes 
 	found := false
 	for id := range m.NonVoting {
 		node := log.NodeOf(id)
-		if !c.caughtUp(st, shard, node, probes, self, dead) {
+		if !st.Holds(shard, node) || !c.caughtUp(st, shard, node, probes, self, dead) {
 			continue
 		}
 		b := log.NodeOf(best)
@@ -511,6 +619,9 @@ func (c *Controller) caughtUp(st State, shard, node uint64, probes map[uint64]Pr
 // replica of every shard, so one move finishes before the next starts.
 func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uint64]log.Membership,
 	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool) bool {
+	if st.Placed() {
+		return c.balanceHosts(ctx, st, members, dead)
+	}
 	slots := map[uint64]int{}
 	for _, n := range st.Nodes {
 		if n.State == Active && !dead[n.ID] {
@@ -527,7 +638,7 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 		}
 		m := members[shard]
 		for node := range slots {
-			if _, ok := m.ReplicaOf(node); !ok {
+			if _, ok := m.ReplicaOf(node); !ok && st.Holds(shard, node) {
 				return false
 			}
 		}
@@ -563,6 +674,66 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 		}
 		n, _ := st.Node(least)
 		return c.change(ctx, "move_vote", shard, least, func() error { return c.cfg.Host.Promote(ctx, shard, rid, n.RaftAddr) })
+	}
+	return false
+}
+
+// balanceHosts, in placed hosting, moves one data-shard replica from the active node
+// holding the most to the one holding the fewest, when they differ by two or more: it
+// places the shard on the second, whose new replica catches up and is promoted, and the
+// first then leaves the shard's hosts (placeHosts, reconcile). It waits until every shard
+// has settled (its voters are its hosts, and no replica is moving), so one move finishes
+// before the next starts.
+func (c *Controller) balanceHosts(ctx context.Context, st State, members map[uint64]log.Membership, dead map[uint64]bool) bool {
+	slots := map[uint64]int{}
+	for _, n := range st.Nodes {
+		if n.State == Active && !dead[n.ID] {
+			slots[n.ID] = 0
+		}
+	}
+	if len(slots) < 2 {
+		return false
+	}
+	shards := slices.Sorted(maps.Keys(members))
+	for _, shard := range shards {
+		if shard == log.MetaShard {
+			continue
+		}
+		m := members[shard]
+		var voters []uint64
+		for id := range m.Voters {
+			voters = append(voters, log.NodeOf(id))
+		}
+		slices.Sort(voters)
+		if len(m.NonVoting) > 0 || !slices.Equal(voters, st.Hosts[shard]) {
+			return false
+		}
+		for _, id := range voters {
+			if _, ok := slots[id]; ok {
+				slots[id]++
+			}
+		}
+	}
+	var most, least uint64
+	for _, node := range slices.Sorted(maps.Keys(slots)) {
+		if most == 0 || slots[node] > slots[most] {
+			most = node
+		}
+		if least == 0 || slots[node] < slots[least] {
+			least = node
+		}
+	}
+	if slots[most]-slots[least] < 2 {
+		return false
+	}
+	for _, shard := range shards {
+		if shard == log.MetaShard || !st.Holds(shard, most) || st.Holds(shard, least) {
+			continue
+		}
+		return c.change(ctx, "host", shard, least, func() error {
+			_, err := Propose(ctx, c.cfg.Host, Command{Op: "absent", Shard: shard, ID: least, Absent: false})
+			return err
+		})
 	}
 	return false
 }

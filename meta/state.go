@@ -42,6 +42,16 @@ type State struct {
 	// keeps the shard as a non-voting replica under the next generation, and restarts its
 	// replica under the id recorded here.
 	Replicas map[uint64]map[uint64]uint64 `json:"replicas,omitempty"`
+	// Hosting says which nodes hold a replica of a data shard: HostingAll (every active
+	// node, the default) or HostingPlaced (the nodes in Hosts only).
+	Hosting string `json:"hosting,omitempty"`
+	// Absent holds, per shard, the nodes placed outside it while Hosting is all: they
+	// hold no replica of the shard and serve it through the nodes that do (the L3 tier).
+	Absent map[uint64][]uint64 `json:"absent,omitempty"`
+	// Hosts holds, per shard, the nodes that hold a replica of it while Hosting is placed:
+	// its voters, and while a replica moves, the node it moves to. The controller keeps
+	// it, spreading replicas evenly over the active nodes.
+	Hosts map[uint64][]uint64 `json:"hosts,omitempty"`
 	// Shipped is the replication shipper's progress (a change-feed resume token up to
 	// which Kafka acknowledged every local event), kept here so that whichever node ships
 	// next resumes from it.
@@ -68,6 +78,27 @@ func (s State) ReplicaOf(shard, node uint64) uint64 {
 	return log.ReplicaID(node, 0)
 }
 
+// The hosting modes (State.Hosting).
+const (
+	HostingAll    = "all"    // every active node holds a replica of every shard, less Absent
+	HostingPlaced = "placed" // a shard's replicas are on the nodes in Hosts only
+)
+
+// Placed reports whether the cluster places each shard on some nodes only.
+func (s State) Placed() bool { return s.Hosting == HostingPlaced }
+
+// Holds reports whether node should hold a replica of shard. Every node holds the meta
+// shard.
+func (s State) Holds(shard, node uint64) bool {
+	if shard == log.MetaShard {
+		return true
+	}
+	if s.Placed() {
+		return slices.Contains(s.Hosts[shard], node)
+	}
+	return !slices.Contains(s.Absent[shard], node)
+}
+
 // RF returns the replication factor in force.
 func (s State) RF() int {
 	if s.ReplicationFactor <= 0 {
@@ -88,7 +119,7 @@ func cmpU64(a, b uint64) int {
 
 // Command is one change to the state, as proposed to the meta shard.
 type Command struct {
-	Op    string    `json:"op"` // "register", "state", "rf", "place", "replica", "shipped"
+	Op    string    `json:"op"` // "register", "state", "rf", "place", "replica", "absent", "hosting", "hosts", "shipped"
 	Node  Node      `json:"node,omitempty"`
 	ID    uint64    `json:"id,omitempty"`
 	State NodeState `json:"state,omitempty"`
@@ -98,6 +129,10 @@ type Command struct {
 	Token string    `json:"token,omitempty"`
 	// Replica is the replica id ("replica": node ID's new replica of Shard).
 	Replica uint64 `json:"replica,omitempty"`
+	// Absent ("absent"): whether node ID is placed outside Shard (true) or back in it.
+	Absent bool `json:"absent,omitempty"`
+	// Hosting ("hosting") is the hosting mode to set.
+	Hosting string `json:"hosting,omitempty"`
 }
 
 // Result is what applying a Command returned: empty Error means it took effect.
@@ -125,9 +160,21 @@ func (m *Machine) State() State {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := State{Nodes: slices.Clone(m.st.Nodes), ReplicationFactor: m.st.ReplicationFactor,
-		Placement: make(map[uint64][]uint64, len(m.st.Placement)), Shipped: m.st.Shipped}
+		Placement: make(map[uint64][]uint64, len(m.st.Placement)), Shipped: m.st.Shipped, Hosting: m.st.Hosting}
+	if len(m.st.Hosts) > 0 {
+		out.Hosts = make(map[uint64][]uint64, len(m.st.Hosts))
+		for k, v := range m.st.Hosts {
+			out.Hosts[k] = slices.Clone(v)
+		}
+	}
 	for k, v := range m.st.Placement {
 		out.Placement[k] = slices.Clone(v)
+	}
+	if len(m.st.Absent) > 0 {
+		out.Absent = make(map[uint64][]uint64, len(m.st.Absent))
+		for k, v := range m.st.Absent {
+			out.Absent[k] = slices.Clone(v)
+		}
 	}
 	if len(m.st.Replicas) > 0 {
 		out.Replicas = make(map[uint64]map[uint64]uint64, len(m.st.Replicas))
@@ -203,6 +250,9 @@ func (m *Machine) apply(c Command) Result {
 			for s, ids := range m.st.Placement {
 				m.st.Placement[s] = slices.DeleteFunc(ids, func(id uint64) bool { return id == c.ID })
 			}
+			for s, ids := range m.st.Hosts {
+				m.st.Hosts[s] = slices.DeleteFunc(ids, func(id uint64) bool { return id == c.ID })
+			}
 		}
 		cp := *n
 		return Result{Node: &cp}
@@ -234,11 +284,89 @@ func (m *Machine) apply(c Command) Result {
 		}
 		m.st.Replicas[c.Shard][c.ID] = c.Replica
 		return Result{}
+	case "absent":
+		if c.Shard == 0 || c.Shard == log.MetaShard {
+			return Result{Error: fmt.Sprintf("shard %d cannot be placed by node", c.Shard)}
+		}
+		n, ok := m.st.Node(c.ID)
+		if !ok || n.State == Removed {
+			return Result{Error: fmt.Sprintf("node %d is not a member", c.ID)}
+		}
+		if m.st.Placed() {
+			return m.placeHost(c)
+		}
+		ids := slices.DeleteFunc(slices.Clone(m.st.Absent[c.Shard]), func(id uint64) bool { return id == c.ID })
+		if c.Absent {
+			// The shard keeps its voters: enough active nodes must stay in it.
+			in := 0
+			for _, id := range m.st.activeIDs() {
+				if id != c.ID && !slices.Contains(ids, id) {
+					in++
+				}
+			}
+			if want := wantVoters(m.st.RF(), len(m.st.activeIDs())); in < want {
+				return Result{Error: fmt.Sprintf("shard %d needs %d voters; without node %d only %d active nodes would hold it", c.Shard, want, c.ID, in)}
+			}
+			ids = append(ids, c.ID)
+			slices.Sort(ids)
+		}
+		if m.st.Absent == nil {
+			m.st.Absent = map[uint64][]uint64{}
+		}
+		if len(ids) == 0 {
+			delete(m.st.Absent, c.Shard)
+		} else {
+			m.st.Absent[c.Shard] = ids
+		}
+		return Result{}
+	case "hosting":
+		switch c.Hosting {
+		case HostingAll:
+			// Every node gets every shard back; the placed hosts are forgotten.
+			m.st.Hosting, m.st.Hosts = "", nil
+		case HostingPlaced:
+			if !m.st.Placed() {
+				// A shard starts on the nodes that vote in it.
+				m.st.Hosting, m.st.Hosts = HostingPlaced, map[uint64][]uint64{}
+				for s, ids := range m.st.Placement {
+					if s != log.MetaShard && len(ids) > 0 {
+						m.st.Hosts[s] = slices.Clone(ids)
+					}
+				}
+				m.st.Absent = nil
+			}
+		default:
+			return Result{Error: fmt.Sprintf("hosting must be %q or %q, got %q", HostingAll, HostingPlaced, c.Hosting)}
+		}
+		return Result{}
+	case "hosts":
+		if !m.st.Placed() || c.Shard == 0 || c.Shard == log.MetaShard {
+			return Result{Error: "hosts are set per data shard, in placed hosting"}
+		}
+		m.st.Hosts[c.Shard] = slices.Sorted(slices.Values(c.Nodes))
+		return Result{}
 	case "shipped":
 		m.st.Shipped = c.Token
 		return Result{}
 	}
 	return Result{Error: fmt.Sprintf("unknown meta command %q", c.Op)}
+}
+
+// placeHost adds node c.ID to shard c.Shard's hosts, or takes it out (c.Absent) when
+// enough other active nodes remain for the controller to place the replica on.
+func (m *Machine) placeHost(c Command) Result {
+	ids := slices.DeleteFunc(slices.Clone(m.st.Hosts[c.Shard]), func(id uint64) bool { return id == c.ID })
+	if c.Absent {
+		active := m.st.activeIDs()
+		if want := wantVoters(m.st.RF(), len(active)); len(active)-1 < want {
+			return Result{Error: fmt.Sprintf("shard %d needs %d voters; without node %d only %d active nodes could hold it", c.Shard, want, c.ID, len(active)-1)}
+		}
+	} else {
+		ids = append(ids, c.ID)
+		slices.Sort(ids)
+	}
+	m.st.Hosts[c.Shard] = ids
+	return Result{}
 }
 
 // Save writes the state as JSON (log.MetaMachine).

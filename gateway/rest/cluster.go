@@ -36,6 +36,9 @@ type clusterShard struct {
 	Replicas   []clusterReplica `json:"replicas"`       // voters
 	NonVoting  []clusterReplica `json:"non_voting"`
 	Placement  []uint64         `json:"placement,omitempty"` // the voters the controller aims for
+	Hosts      []uint64         `json:"hosts,omitempty"`     // placed hosting: the nodes that hold the shard
+	Absent     []uint64         `json:"absent,omitempty"`    // the nodes placed outside the shard
+	Remote     bool             `json:"remote,omitempty"`    // this node holds no replica: another node reported the shard
 	Membership string           `json:"membership"`          // "quorum" or "local"
 	Leader     uint64           `json:"leader"`              // the leader's node; 0: no leader known here
 	Term       uint64           `json:"term"`
@@ -46,6 +49,7 @@ type clusterResponse struct {
 	Node              uint64         `json:"node"`
 	RaftAddr          string         `json:"raft_addr"`
 	ReplicationFactor int            `json:"replication_factor"`
+	Hosting           string         `json:"hosting"`
 	Nodes             []clusterNode  `json:"nodes"`
 	Shards            []clusterShard `json:"shards"`
 }
@@ -55,7 +59,7 @@ type clusterResponse struct {
 // the leaders.
 func (s *Server) cluster(c *fiber.Ctx) error {
 	v := s.cfg.Store.Cluster(c.UserContext())
-	r := clusterResponse{Node: v.NodeID, RaftAddr: v.RaftAddr, ReplicationFactor: v.ReplicationFactor}
+	r := clusterResponse{Node: v.NodeID, RaftAddr: v.RaftAddr, ReplicationFactor: v.ReplicationFactor, Hosting: v.Hosting}
 	seen := map[uint64]bool{}
 	for _, m := range v.Members {
 		_, ok := v.Applied[m.ID]
@@ -95,6 +99,7 @@ func (s *Server) cluster(c *fiber.Ctx) error {
 		}
 		r.Shards = append(r.Shards, clusterShard{Shard: sh.Shard, Meta: sh.Shard == log.MetaShard,
 			Replicas: replicas(sh.Replicas), NonVoting: replicas(sh.NonVoting), Placement: v.Placement[sh.Shard],
+			Hosts: v.Hosts[sh.Shard], Absent: v.Absent[sh.Shard], Remote: v.Remote[sh.Shard],
 			Membership: sh.Membership, Leader: leader, Term: sh.Term, Applied: sh.Applied})
 	}
 	return c.JSON(r)
@@ -176,6 +181,20 @@ func (s *Server) replicationFactor(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"replication_factor": req.RF})
 }
 
+// hosting answers PUT /v1/cluster/hosting {"hosting": "all" | "placed"}.
+func (s *Server) hosting(c *fiber.Ctx) error {
+	var req struct {
+		Hosting string `json:"hosting"`
+	}
+	if err := s.decodeStrict(c.Body(), &req); err != nil {
+		return s.error(c, err)
+	}
+	if err := s.cfg.Store.SetHosting(c.UserContext(), req.Hosting); err != nil {
+		return s.error(c, err)
+	}
+	return c.JSON(fiber.Map{"hosting": req.Hosting})
+}
+
 // transferLeader answers POST /v1/cluster/shards/{shard}/leader {"to": replica id}: this
 // node asks its replica of the shard to hand the leadership to replica to, and waits up
 // to an election timeout for it to move. The meta leader's controller calls it on a
@@ -195,6 +214,25 @@ func (s *Server) transferLeader(c *fiber.Ctx) error {
 		return s.error(c, err)
 	}
 	return c.JSON(fiber.Map{"shard": shard, "to": req.To})
+}
+
+// placeShard answers PUT and DELETE /v1/cluster/shards/{shard}/replicas/{id}: node id is
+// placed back in the shard (PUT) or outside it (DELETE). The change happens in the
+// background (GET /v1/cluster shows it): 202.
+func (s *Server) placeShard(c *fiber.Ctx) error {
+	shard, err := strconv.ParseUint(c.Params("shard"), 10, 64)
+	if err != nil || shard == 0 {
+		return s.error(c, fmt.Errorf("%w: shard %q", db.ErrInvalidArgument, c.Params("shard")))
+	}
+	node, err := nodeID(c)
+	if err != nil {
+		return s.error(c, err)
+	}
+	absent := c.Method() == fiber.MethodDelete
+	if err := s.cfg.Store.PlaceShard(c.UserContext(), shard, node, absent); err != nil {
+		return s.error(c, err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"shard": shard, "node": node, "placed": !absent})
 }
 
 func nodeJSON(n meta.Node) clusterNode {

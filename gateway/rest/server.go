@@ -55,6 +55,9 @@ type Store interface {
 	Member(id uint64) (meta.Node, error)
 	SetReplicationFactor(ctx context.Context, rf int) error
 	TransferLeader(ctx context.Context, shard, to uint64) error
+	PlaceShard(ctx context.Context, shard, node uint64, absent bool) error
+	SetHosting(ctx context.Context, mode string) error
+	ServePeer(ctx context.Context, op string, body []byte) []byte
 }
 
 // Config configures a Server.
@@ -101,7 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
 	s.app = fiber.New(fiber.Config{
-		BodyLimit:             cfg.Limits.MaxBodyBytes,
+		// Peer calls carry commands as big as a public request's body, and more (their
+		// JSON encoding); the public routes keep the configured limit (limitBody).
+		BodyLimit:             2*cfg.Limits.MaxBodyBytes + 1<<20,
 		Immutable:             true,
 		UnescapePath:          true,
 		DisableStartupMessage: true,
@@ -116,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s.conns = newConns()
 	s.app.Server().ConnState = s.conns.state
 	s.app.Use(s.conns.track, s.observe)
-	v1 := s.app.Group("/v1")
+	v1 := s.app.Group("/v1", s.limitBody)
 	v1.Get("/collections", s.collections)
 	v1.Post("/collections/:c/docs", s.create)
 	v1.Put("/collections/:c/docs/:id", s.put)
@@ -141,9 +146,13 @@ func New(cfg Config) (*Server, error) {
 	v1.Get("/cluster/nodes/:id", s.member)
 	v1.Delete("/cluster/nodes/:id", s.decommission)
 	v1.Put("/cluster/replication-factor", s.replicationFactor)
+	v1.Put("/cluster/hosting", s.hosting)
 	v1.Post("/cluster/shards/:shard/leader", s.transferLeader)
+	v1.Put("/cluster/shards/:shard/replicas/:id", s.placeShard)
+	v1.Delete("/cluster/shards/:shard/replicas/:id", s.placeShard)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.xdcRoutes(v1)
+	s.app.Post(db.PeerPath+":op", s.peer)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
@@ -531,6 +540,22 @@ func (s *Server) error(c *fiber.Ctx, err error) error { return s.fail(c, s.looku
 
 func (s *Server) fail(c *fiber.Ctx, info gateway.ErrorInfo) error {
 	return c.Status(info.HTTP).JSON(fiber.Map{"error": toErrorBody(info)})
+}
+
+// limitBody refuses a public request whose body is over Limits.MaxBodyBytes.
+func (s *Server) limitBody(c *fiber.Ctx) error {
+	if len(c.Body()) > s.cfg.Limits.MaxBodyBytes {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	return c.Next()
+}
+
+// peer serves another node's call of the peer protocol (db.PeerPath): the shards this
+// node holds a replica of, for nodes that hold none. The answer's envelope carries the
+// outcome, so the status is 200 whenever the call was served.
+func (s *Server) peer(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(s.cfg.Store.ServePeer(c.UserContext(), c.Params("op"), c.Body()))
 }
 
 // handleFiberError answers errors raised by fiber itself (body limit, bad method).

@@ -1,0 +1,627 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/meta"
+	"github.com/aerolithsdb/aerolith/query"
+	"github.com/aerolithsdb/aerolith/tiers"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The L3 tier: a shard this node holds no replica of is served by a node that holds one.
+// Every per-shard operation that would touch the local replica (a proposal, a read
+// barrier and the read after it, one shard's part of a query, events and bodies for
+// change streams and history, counts, index definitions) becomes one call of the peer
+// protocol to such a node, which serves it from its replica as it would its own request.
+//
+// The protocol is JSON over the nodes' HTTP API: POST PeerPath+op with a JSON body; the
+// answer is always 200 with an envelope, {"ok": result} or {"err": {"kind", "msg"}}, so
+// the caller gets back the same typed error the serving node's db returned (kinds below).
+// A serving node never forwards again: a call it cannot serve from its own replica fails
+// with kind not_hosted and the caller tries the next node.
+
+// PeerPath is the HTTP path prefix of the peer protocol; the operation name follows it.
+const PeerPath = "/internal/v1/peer/"
+
+// MaxPeerBody bounds a peer call's request and answer bodies.
+const MaxPeerBody = 64 << 20
+
+// peerHeadWait is the longest a head call waits for a shard's head to move.
+const peerHeadWait = 5 * time.Second
+
+// peerCallTimeout bounds a peer call whose caller set no deadline (change-stream reads).
+const peerCallTimeout = 10 * time.Second
+
+// ErrNotHosted is returned for an operation on a shard that neither this node nor any
+// node it could reach serves from a replica.
+var ErrNotHosted = errors.New("db: no reachable node holds a replica of the shard")
+
+// peerKinds maps the errors that cross the peer protocol to their kind and back. The
+// first match wins when encoding; decoding returns the error of the kind.
+var peerKinds = []struct {
+	err  error
+	kind string
+}{
+	{log.ErrNotHosted, "not_hosted"},
+	{ErrNotHosted, "not_hosted"},
+	{ErrNotFound, "not_found"},
+	{ErrInvalidArgument, "invalid_argument"},
+	{ErrInvalidCollection, "invalid_collection"},
+	{ErrInvalidID, "invalid_id"},
+	{ErrIndeterminate, "indeterminate"},
+	{log.ErrIndeterminate, "indeterminate"},
+	{ErrUnavailable, "unavailable"},
+	{log.ErrUnavailable, "unavailable"},
+	{log.ErrClosed, "unavailable"},
+	{query.ErrTooExpensive, "too_expensive"},
+	{query.ErrCompile, "invalid_filter"},
+	{query.ErrInvalid, "invalid_query"},
+}
+
+// peerError is an error as it crosses the peer protocol.
+type peerError struct {
+	Kind string `json:"kind"`
+	Msg  string `json:"msg"`
+}
+
+type peerEnvelope struct {
+	OK  json.RawMessage `json:"ok,omitempty"`
+	Err *peerError      `json:"err,omitempty"`
+}
+
+func encodePeerError(err error) *peerError {
+	for _, k := range peerKinds {
+		if errors.Is(err, k.err) {
+			return &peerError{Kind: k.kind, Msg: err.Error()}
+		}
+	}
+	return &peerError{Kind: "internal", Msg: err.Error()}
+}
+
+// decode returns the typed error of e: the sentinel of its kind wrapped with the serving
+// node's message.
+func (e *peerError) decode(node uint64) error {
+	for _, k := range peerKinds {
+		if k.kind == e.Kind {
+			if k.kind == "not_hosted" {
+				return fmt.Errorf("%w: node %d: %s", ErrNotHosted, node, e.Msg)
+			}
+			return fmt.Errorf("%w: node %d: %s", k.err, node, e.Msg)
+		}
+	}
+	return fmt.Errorf("db: node %d: %s", node, e.Msg)
+}
+
+// forwardedKey marks the context of a call served for another node: it must not be
+// forwarded again.
+type forwardedKey struct{}
+
+func forwarded(ctx context.Context) bool { return ctx.Value(forwardedKey{}) != nil }
+
+// local reports whether this node serves shard from its own replica.
+func (d *DB) local(shard uint64) bool { return d.host.ReplicaOf(shard) != 0 }
+
+// peers is the peer protocol's client side: which nodes to ask for a shard, in order, and
+// the HTTP client.
+type peers struct {
+	self   uint64
+	client *http.Client
+	calls  *prometheus.CounterVec
+	mu     sync.Mutex
+	last   map[uint64]uint64 // shard → the node that last served it
+}
+
+func newPeers(self uint64, reg prometheus.Registerer) *peers {
+	p := &peers{self: self, client: &http.Client{}, last: map[uint64]uint64{},
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aerolith_peer_calls_total",
+			Help: "Calls of other nodes for shards this node holds no replica of (the L3 tier), by operation and result (ok, error).",
+		}, []string{"op", "result"})}
+	if reg != nil {
+		reg.MustRegister(p.calls)
+	}
+	return p
+}
+
+// order returns the nodes to ask for shard: the one that served it last, then the
+// shard's placed voters, then every other active node (one may hold a non-voting
+// replica), never this node.
+func (p *peers) order(st meta.State, shard uint64) []meta.Node {
+	var out []meta.Node
+	add := func(id uint64) {
+		if id == p.self || slices.ContainsFunc(out, func(n meta.Node) bool { return n.ID == id }) {
+			return
+		}
+		if n, ok := st.Node(id); ok && n.State != meta.Removed && n.HTTPAddr != "" {
+			out = append(out, n)
+		}
+	}
+	p.mu.Lock()
+	last := p.last[shard]
+	p.mu.Unlock()
+	if last != 0 {
+		add(last)
+	}
+	for _, id := range st.Placement[shard] {
+		add(id)
+	}
+	for _, n := range st.Nodes {
+		add(n.ID)
+	}
+	return out
+}
+
+// peerCall runs op for shard on the first node that serves it: nodes that answer
+// not_hosted or unavailable, or cannot be reached before anything was sent, are skipped.
+// res receives the result. A proposal whose request went out and got no answer is not
+// tried elsewhere: its outcome is unknown, which the caller handles (ErrIndeterminate);
+// every other operation only reads, and moves on to the next node.
+func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res any) error {
+	if forwarded(ctx) {
+		return fmt.Errorf("%w: shard %d is not served here", log.ErrNotHosted, shard)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, peerCallTimeout)
+		defer cancel()
+	}
+	reads := op != "propose"
+	body, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range d.peers.order(d.meta.State(), shard) {
+		err := d.peers.do(ctx, n, op, body, res)
+		if err == nil {
+			d.peers.mu.Lock()
+			d.peers.last[shard] = n.ID
+			d.peers.mu.Unlock()
+			d.peers.calls.WithLabelValues(op, "ok").Inc()
+			return nil
+		}
+		d.peers.calls.WithLabelValues(op, "error").Inc()
+		skip := errors.Is(err, ErrNotHosted) || errors.Is(err, ErrUnavailable) || errors.Is(err, errPeerUnreachable) ||
+			reads && errors.Is(err, errPeerLost)
+		if !skip {
+			return err
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("%w: shard %d: no other node is known", ErrUnavailable, shard)
+	}
+	return fmt.Errorf("%w: shard %d: %w", ErrUnavailable, shard, errors.Join(errs...))
+}
+
+// errPeerUnreachable marks a call whose request never reached the node; errPeerLost one
+// whose answer did not come back (it is also ErrIndeterminate).
+var (
+	errPeerUnreachable = errors.New("db: node unreachable")
+	errPeerLost        = fmt.Errorf("%w: no answer from the node", ErrIndeterminate)
+)
+
+func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res any) error {
+	url := n.HTTPAddr
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+PeerPath+op, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		// The request may or may not have reached the node: the caller cannot tell for a
+		// proposal, so only a refused connection counts as unreachable.
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w: node %d: %v", errPeerUnreachable, n.ID, err)
+		}
+		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// A node that is starting answers 503 to everything but probes.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return fmt.Errorf("%w: node %d answered %d", errPeerUnreachable, n.ID, resp.StatusCode)
+	}
+	var env peerEnvelope
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxPeerBody)).Decode(&env); err != nil {
+		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)
+	}
+	if env.Err != nil {
+		return env.Err.decode(n.ID)
+	}
+	if res == nil {
+		return nil
+	}
+	return json.Unmarshal(env.OK, res)
+}
+
+// The peer operations' arguments and results.
+type (
+	peerPropose struct {
+		Shard uint64 `json:"shard"`
+		Cmd   []byte `json:"cmd"`
+	}
+	peerRead struct {
+		Shard       uint64      `json:"shard"`
+		Collection  string      `json:"collection"`
+		ID          string      `json:"id"`
+		Consistency Consistency `json:"consistency"`
+	}
+	peerQuery struct {
+		Shard       uint64            `json:"shard"`
+		Collection  string            `json:"collection"`
+		Filter      string            `json:"filter"`
+		Sort        []query.SortField `json:"sort,omitempty"`
+		Limit       int               `json:"limit"`
+		After       string            `json:"after,omitempty"`
+		Fields      []string          `json:"fields,omitempty"`
+		Count       bool              `json:"count,omitempty"`
+		Explain     bool              `json:"explain,omitempty"`
+		Consistency Consistency       `json:"consistency"`
+		AsOf        *AsOf             `json:"as_of,omitempty"`
+	}
+	peerShard struct {
+		Shard       uint64      `json:"shard"`
+		Consistency Consistency `json:"consistency"`
+	}
+	peerIndexes struct {
+		Shard       uint64      `json:"shard"`
+		Collection  string      `json:"collection"`
+		Consistency Consistency `json:"consistency"`
+	}
+	peerEvents struct {
+		Shard uint64 `json:"shard"`
+		From  uint64 `json:"from"`
+		Max   int    `json:"max"`
+	}
+	peerBody struct {
+		Shard      uint64 `json:"shard"`
+		Collection string `json:"collection"`
+		ID         string `json:"id"`
+		Version    uint64 `json:"version"`
+	}
+	peerBodyResult struct {
+		Body []byte `json:"body"`
+		OK   bool   `json:"ok"`
+	}
+	peerHead struct {
+		Shard uint64 `json:"shard"`
+		After uint64 `json:"after"`
+	}
+)
+
+// ServePeer serves one peer-protocol call from this node's replicas and returns the
+// answer's envelope. The gateway passes bodies through; this is the protocol's server
+// side.
+func (d *DB) ServePeer(ctx context.Context, op string, body []byte) []byte {
+	ctx = context.WithValue(ctx, forwardedKey{}, true)
+	res, err := d.servePeer(ctx, op, body)
+	var env peerEnvelope
+	if err == nil {
+		env.OK, err = json.Marshal(res)
+	}
+	if err != nil {
+		env = peerEnvelope{Err: encodePeerError(err)}
+	}
+	b, _ := json.Marshal(env)
+	return b
+}
+
+func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error) {
+	decode := func(v any) error {
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("%w: peer call %s: %v", ErrInvalidArgument, op, err)
+		}
+		return nil
+	}
+	hosted := func(shard uint64) error {
+		if shard < 1 || shard > uint64(d.host.Shards()) {
+			return fmt.Errorf("%w: shard %d", ErrInvalidArgument, shard)
+		}
+		if !d.local(shard) {
+			return fmt.Errorf("%w: shard %d", log.ErrNotHosted, shard)
+		}
+		return nil
+	}
+	switch op {
+	case "propose":
+		var a peerPropose
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+		defer cancel()
+		return d.host.Propose(ctx, a.Shard, a.Cmd)
+	case "get", "history":
+		var a peerRead
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		if op == "get" {
+			return d.Get(ctx, a.Collection, a.ID, a.Consistency)
+		}
+		return d.History(ctx, a.Collection, a.ID, a.Consistency)
+	case "query":
+		var a peerQuery
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		return d.servePart(ctx, a)
+	case "counts":
+		var a peerShard
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		if err := d.barrier(ctx, a.Shard, a.Consistency); err != nil {
+			return nil, err
+		}
+		return d.store.Counts(a.Shard)
+	case "indexes":
+		var a peerIndexes
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		if err := d.barrier(ctx, a.Shard, a.Consistency); err != nil {
+			return nil, err
+		}
+		return d.shardIndexes(a.Shard, a.Collection)
+	case "events":
+		var a peerEvents
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		return d.events(ctx, a.Shard, a.From, min(a.Max, 1000))
+	case "body":
+		var a peerBody
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		b, ok, err := feedStore{d}.Body(a.Shard, a.Collection, a.ID, a.Version)
+		return peerBodyResult{Body: b, OK: ok}, err
+	case "membership", "leader":
+		var a peerShard
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		if op == "leader" {
+			l, ok := d.host.Leader(a.Shard)
+			return peerLeader{Leader: l, OK: ok}, nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.ReadTimeout)
+		defer cancel()
+		return d.host.Membership(ctx, a.Shard)
+	case "status":
+		var a peerShard
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		for _, sh := range d.host.Status(ctx).Shards {
+			if sh.Shard == a.Shard {
+				return sh, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: shard %d", log.ErrNotHosted, a.Shard)
+	case "change":
+		var a peerChange
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		return nil, d.serveChange(ctx, a)
+	case "head":
+		var a peerHead
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		return d.waitHead(ctx, a.Shard, a.After, peerHeadWait), nil
+	}
+	return nil, fmt.Errorf("%w: no peer operation %q", ErrInvalidArgument, op)
+}
+
+// waitHead returns shard's change-feed head once it is past after, or after wait.
+func (d *DB) waitHead(ctx context.Context, shard, after uint64, wait time.Duration) uint64 {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		ch := d.hub.Changed()
+		if h := d.hub.Head(shard); h > after {
+			return h
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return d.hub.Head(shard)
+		case <-ctx.Done():
+			return d.hub.Head(shard)
+		}
+	}
+}
+
+// servePart runs one shard's part of a query for another node.
+func (d *DB) servePart(ctx context.Context, a peerQuery) (*query.Part, error) {
+	prog, err := d.compiler.Compile(a.Filter)
+	if err != nil {
+		return nil, err
+	}
+	q := &query.Query{Collection: a.Collection, Filter: prog, Sort: a.Sort, Limit: a.Limit,
+		Fields: a.Fields, Count: a.Count, Explain: a.Explain}
+	if a.After != "" {
+		if q.After, err = query.DecodeCursor(a.After, len(a.Sort)); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.barrier(ctx, a.Shard, a.Consistency); err != nil {
+		return nil, err
+	}
+	var src query.Source = source{d}
+	if a.AsOf != nil {
+		src = asOfSource{d: d, at: a.AsOf}
+	}
+	return query.RunPart(ctx, q, src, a.Shard)
+}
+
+// remoteParts runs the parts of the shards this node holds no replica of on other nodes.
+type remoteParts struct {
+	d *DB
+	r QueryRequest
+}
+
+func (p remoteParts) Part(ctx context.Context, q *query.Query, shard uint64) (*query.Part, bool, error) {
+	if p.d.local(shard) {
+		return nil, false, nil
+	}
+	a := peerQuery{Shard: shard, Collection: q.Collection, Filter: p.r.Filter, Sort: q.Sort, Limit: q.Limit,
+		After: p.r.Cursor, Fields: q.Fields, Count: q.Count, Explain: q.Explain, Consistency: p.r.Consistency, AsOf: p.r.AsOf}
+	var part query.Part
+	if err := p.d.peerCall(ctx, shard, "query", a, &part); err != nil {
+		return nil, true, err
+	}
+	return &part, true, nil
+}
+
+// proposeOnce is one proposal attempt: on this node's replica, or on a node that holds
+// one.
+func (d *DB) proposeOnce(ctx context.Context, shard uint64, payload []byte) ([]byte, error) {
+	if d.local(shard) {
+		out, err := d.host.Propose(ctx, shard, payload)
+		if !errors.Is(err, log.ErrNotHosted) {
+			return out, err
+		}
+	}
+	var out []byte
+	err := d.peerCall(ctx, shard, "propose", peerPropose{Shard: shard, Cmd: payload}, &out)
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, ErrIndeterminate):
+		return nil, fmt.Errorf("%w: %v", log.ErrIndeterminate, err)
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNotHosted):
+		return nil, fmt.Errorf("%w: %v", log.ErrUnavailable, err)
+	}
+	return nil, err
+}
+
+// remoteEvents reads events of a shard this node holds no replica of.
+func (d *DB) remoteEvents(ctx context.Context, shard, from uint64, max int) ([][]byte, error) {
+	var out [][]byte
+	err := d.peerCall(ctx, shard, "events", peerEvents{Shard: shard, From: from, Max: max}, &out)
+	return out, err
+}
+
+// followHeads keeps the hub's head of every shard this node holds no replica of up to
+// date from the nodes that hold one, so change streams wait and wake on those shards as
+// on local ones. One long poll per such shard; it runs until ctx ends.
+func (d *DB) followHeads(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	following := map[uint64]context.CancelFunc{}
+	defer func() {
+		for _, cancel := range following {
+			cancel()
+		}
+	}()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+			cancel, on := following[s]
+			switch local := d.local(s); {
+			case !local && !on:
+				fctx, cancel := context.WithCancel(ctx)
+				following[s] = cancel
+				wg.Add(1)
+				go func() { defer wg.Done(); d.followHead(fctx, s) }()
+			case local && on:
+				cancel()
+				delete(following, s)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *DB) followHead(ctx context.Context, shard uint64) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		var head uint64
+		cctx, cancel := context.WithTimeout(ctx, peerHeadWait+5*time.Second)
+		err := d.peerCall(cctx, shard, "head", peerHead{Shard: shard, After: d.hub.Head(shard)}, &head)
+		cancel()
+		if err != nil {
+			d.cfg.Logger.Debug("shard head not followed", "shard", shard, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		d.hub.Advance(shard, head)
+	}
+}
+
+// readRemote is the L3 read of one document's shard: get or history on a node that holds
+// a replica.
+func (d *DB) readRemote(ctx context.Context, op string, k tiers.Key, c Consistency, res any) error {
+	return d.peerCall(ctx, k.Shard, op, peerRead{Shard: k.Shard, Collection: k.Collection, ID: k.ID, Consistency: c}, res)
+}
+
+var _ feed.Store = feedStore{}

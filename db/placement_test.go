@@ -1,0 +1,464 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/feed"
+	"github.com/aerolithsdb/aerolith/internal/loopback"
+	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/query"
+)
+
+// TestShardServedFromOtherNodes places node 3 of a three-node cluster (replication
+// factor 1) outside shards 1 and 2 and checks the L3 tier: node 3 drops those shards'
+// replicas and data, and still serves them through the other nodes — writes, linearizable
+// reads, history, a paged sorted query, collection counts, index listings and a change
+// stream agree with a node that holds the shards. Placed back in shard 1, node 3 gets a
+// new replica that catches up to the same state digest.
+func TestShardServedFromOtherNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three raft nodes")
+	}
+	const shards = 4
+	members := map[uint64]string{}
+	ptrs := map[uint64]*atomic.Pointer[DB]{}
+	https := map[uint64]string{}
+	for id := uint64(1); id <= 3; id++ {
+		ptrs[id] = new(atomic.Pointer[DB])
+		https[id] = probeServer(t, ptrs[id])
+		members[id] = loopback.FreeAddr(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dbs := map[uint64]*DB{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := Config{DataDir: t.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
+				InitialMembers: members, AdvertiseHTTP: https[id]}
+			if testing.Verbose() {
+				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
+			}
+			d, err := Open(ctx, c)
+			if err != nil {
+				t.Errorf("node %d: %v", id, err)
+				return
+			}
+			mu.Lock()
+			dbs[id] = d
+			mu.Unlock()
+			ptrs[id].Store(d)
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, d := range dbs {
+			d.Close()
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	d1, d3 := dbs[1], dbs[3]
+	ids := map[uint64][]string{} // shard → document ids written
+	write := func(on *DB, id string, n int) {
+		t.Helper()
+		if _, err := on.Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: id, Body: fmt.Appendf(nil, `{"n":%d}`, n)}); err != nil {
+			t.Fatalf("write %s on node %d: %v", id, on.cfg.NodeID, err)
+		}
+		s := log.ShardOf("c", id, shards)
+		if !slices.Contains(ids[s], id) {
+			ids[s] = append(ids[s], id)
+		}
+	}
+	for i := range 40 {
+		write(d1, fmt.Sprintf("k%02d", i), i)
+	}
+	if _, err := d1.CreateIndex(ctx, "c", "by_n", []string{"n"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []uint64{1, 2} {
+		if err := d1.PlaceShard(ctx, s, 3, true); err != nil {
+			t.Fatalf("place node 3 outside shard %d: %v", s, err)
+		}
+	}
+	// Leaving a shard with fewer nodes than its voters is refused.
+	if err := d1.SetReplicationFactor(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.PlaceShard(ctx, 3, 3, true); err == nil {
+		t.Fatal("placing node 3 outside shard 3 with replication factor 3 was accepted")
+	}
+	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	poll := func(what string, ok func() bool) {
+		t.Helper()
+		for !ok() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not reached; cluster %+v", what, d1.Cluster(context.Background()).Shards)
+			case <-tick.C:
+			}
+		}
+	}
+	placed := time.Now()
+	poll("node 3 drops shards 1 and 2", func() bool { return !d3.local(1) && !d3.local(2) && d3.local(3) && d3.local(4) })
+	t.Logf("node 3 dropped shards 1 and 2 %s after it was placed outside them", time.Since(placed).Round(time.Millisecond))
+	for _, s := range []uint64{1, 2} {
+		if n, err := d3.store.Counts(s); err != nil || len(n) != 0 {
+			t.Fatalf("node 3 still holds counts of shard %d: %v %v", s, n, err)
+		}
+		if _, ok := must(d3.Digest())[s]; ok {
+			t.Fatalf("node 3 reports a digest of shard %d it does not hold", s)
+		}
+	}
+
+	// Writes through node 3 land in every shard; reads agree on both nodes.
+	for i := 40; i < 80; i++ {
+		write(d3, fmt.Sprintf("k%02d", i), i)
+	}
+	for s := uint64(1); s <= 2; s++ {
+		if len(ids[s]) == 0 {
+			t.Fatalf("no document of shard %d was written", s)
+		}
+	}
+	for _, list := range ids {
+		for _, id := range list {
+			a, err := d3.Get(ctx, "c", id, Linearizable)
+			if err != nil {
+				t.Fatalf("get %s on node 3: %v", id, err)
+			}
+			b, err := d1.Get(ctx, "c", id, Linearizable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(a.Body) != string(b.Body) || a.Version != b.Version || a.Position != b.Position {
+				t.Fatalf("%s: node 3 reads %+v, node 1 %+v", id, a, b)
+			}
+		}
+	}
+	if _, err := d3.Get(ctx, "c", "nope", Linearizable); err == nil || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a missing document through the L3 tier: %v, want not found", err)
+	}
+	remote := ids[1][0]
+	write(d1, remote, 1000)
+	h, err := d3.History(ctx, "c", remote, Linearizable)
+	if err != nil || len(h) != 2 || h[1].Version != 2 {
+		t.Fatalf("history of %s on node 3: %+v %v", remote, h, err)
+	}
+
+	// A sorted, paged query and the counts agree.
+	page := func(d *DB) []string {
+		var out []string
+		cursor := ""
+		for {
+			res, err := d.Query(ctx, QueryRequest{Collection: "c", Filter: "doc.n >= 10", Sort: []query.SortField{{Field: "n", Desc: true}},
+				Limit: 7, Cursor: cursor, Consistency: Linearizable})
+			if err != nil {
+				t.Fatalf("query on node %d: %v", d.cfg.NodeID, err)
+			}
+			for _, doc := range res.Docs {
+				out = append(out, doc.ID+string(doc.Body))
+			}
+			if cursor = res.NextCursor; cursor == "" {
+				return out
+			}
+		}
+	}
+	if a, b := page(d3), page(d1); !slices.Equal(a, b) || len(a) != 71 { // k10..k79, and the document rewritten to 1000
+		t.Fatalf("query: node 3 gives %d results, node 1 %d\n%v\n%v", len(a), len(b), a, b)
+	}
+	c3, err := d3.Collections(ctx, Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := d1.Collections(ctx, Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c3, c1) || len(c1) != 1 || c1[0].Count != 80 {
+		t.Fatalf("collections: node 3 %+v, node 1 %+v", c3, c1)
+	}
+	x3, err := d3.Indexes(ctx, "c", Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x1, err := d1.Indexes(ctx, "c", Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x3) != 1 || len(x1) != 1 || x3[0].Entries != x1[0].Entries || x3[0].State != x1[0].State {
+		t.Fatalf("indexes: node 3 %+v, node 1 %+v", x3, x1)
+	}
+
+	// A change stream on node 3 sees what node 1 writes to a shard node 3 does not hold.
+	sub, err := d3.Subscribe(SubscribeRequest{Collections: []string{"c"}, From: "now"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(d1, ids[2][0], 2000)
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	defer scancel()
+	for {
+		m, err := sub.Next(sctx)
+		if err != nil {
+			t.Fatalf("change stream on node 3: %v", err)
+		}
+		if m.Kind == feed.KindEvent && m.Raw != nil && m.Raw.ID == ids[2][0] {
+			break
+		}
+	}
+	// History from the beginning reads every event of every shard.
+	all, err := d3.Subscribe(SubscribeRequest{Collections: []string{"c"}, From: "beginning"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for events < 82 {
+		m, err := all.Next(sctx)
+		if err != nil {
+			t.Fatalf("replay on node 3 after %d events: %v", events, err)
+		}
+		if m.Kind == feed.KindEvent {
+			events++
+		}
+	}
+
+	// Placed back in shard 1, node 3 catches up to the same state.
+	if err := d1.PlaceShard(ctx, 1, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	poll("node 3 holds shard 1 again", func() bool { return d3.local(1) && d3.host.Hosts(1) })
+	poll("node 3's shard 1 matches node 1's", func() bool {
+		if err := d3.barrier(ctx, 1, Linearizable); err != nil {
+			return false
+		}
+		return must(d3.Digest())[1] == must(d1.Digest())[1]
+	})
+	if _, ok := d3.meta.State().Replicas[1][3]; !ok {
+		t.Fatalf("node 3 came back to shard 1 without a new replica id: %+v", d3.meta.State().Replicas)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestPlacedHostingSpreadsReplicas switches a three-node cluster (replication factor 3,
+// four shards) to placed hosting and joins a fourth node: replicas move to it (added as
+// non-voting, caught up, promoted, the old replica removed and its data dropped) until
+// each node holds three of the four shards. Writes go on through every node meanwhile;
+// afterwards every node, including the new one, reads every document, and each shard's
+// replicas have equal state digests.
+func TestPlacedHostingSpreadsReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four raft nodes")
+	}
+	const shards = 4
+	members := map[uint64]string{}
+	ptrs := map[uint64]*atomic.Pointer[DB]{}
+	https := map[uint64]string{}
+	for id := uint64(1); id <= 4; id++ {
+		ptrs[id] = new(atomic.Pointer[DB])
+		https[id] = probeServer(t, ptrs[id])
+		if id <= 3 {
+			members[id] = loopback.FreeAddr(t)
+		}
+	}
+	n4raft := loopback.FreeAddr(t)
+	cfg := func(id uint64) Config {
+		c := Config{DataDir: t.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
+			InitialMembers: members, AdvertiseHTTP: https[id]}
+		if testing.Verbose() {
+			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
+		}
+		if id == 4 {
+			c.RaftAddr, c.InitialMembers, c.Join = n4raft, nil, true
+		}
+		return c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dbs := map[uint64]*DB{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := Open(ctx, cfg(id))
+			if err != nil {
+				t.Errorf("node %d: %v", id, err)
+				return
+			}
+			mu.Lock()
+			dbs[id] = d
+			mu.Unlock()
+			ptrs[id].Store(d)
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, d := range dbs {
+			d.Close()
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i := range 60 {
+		if _, err := dbs[uint64(i%3+1)].Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: fmt.Sprintf("k%d", i),
+			Body: fmt.Appendf(nil, `{"n":%d}`, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dbs[2].SetHosting(ctx, "sideways"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("an unknown hosting mode: %v, want invalid argument", err)
+	}
+	if err := dbs[2].SetHosting(ctx, "placed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs[1].Join(ctx, JoinRequest{ID: 4, RaftAddr: n4raft, HTTPAddr: https[4]}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	d4, err := Open(ctx, cfg(4))
+	if err != nil {
+		t.Fatalf("node 4: %v", err)
+	}
+	mu.Lock()
+	dbs[4] = d4
+	mu.Unlock()
+	ptrs[4].Store(d4)
+	joined := time.Now()
+
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	var written, failed atomic.Int64
+	for on := uint64(1); on <= 4; on++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := dbs[on].Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
+				cancel()
+				if err == nil {
+					written.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	all := []uint64{1, 2, 3, 4}
+	// spread: every shard settled on three nodes that hold it, and each node holds three.
+	spread := func() bool {
+		st := dbs[1].meta.State()
+		per := map[uint64]int{}
+		for s := uint64(1); s <= shards; s++ {
+			if len(st.Hosts[s]) != 3 {
+				return false
+			}
+			for _, id := range st.Hosts[s] {
+				per[id]++
+			}
+		}
+		for _, id := range all {
+			held := 0
+			for s := uint64(1); s <= shards; s++ {
+				if dbs[id].local(s) != st.Holds(s, id) || st.Holds(s, id) && !dbs[id].host.Hosts(s) {
+					return false
+				}
+				if dbs[id].local(s) {
+					held++
+				}
+			}
+			if per[id] != 3 || held != 3 {
+				return false
+			}
+		}
+		v := dbs[1].Cluster(ctx)
+		for _, sh := range v.Shards {
+			if sh.Shard == log.MetaShard {
+				continue
+			}
+			if len(sh.NonVoting) != 0 || len(sh.Replicas) != 3 {
+				return false
+			}
+		}
+		return true
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for !spread() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replicas not spread; meta %+v; cluster %+v", dbs[1].meta.State(), dbs[1].Cluster(context.Background()).Shards)
+		case <-tick.C:
+		}
+	}
+	close(stop)
+	writers.Wait()
+	t.Logf("replicas spread over 4 nodes %s after the join; %d writes meanwhile, %d failed", time.Since(joined).Round(time.Millisecond), written.Load(), failed.Load())
+
+	for _, on := range all {
+		for i := range 60 {
+			doc, err := dbs[on].Get(ctx, "c", fmt.Sprintf("k%d", i), Linearizable)
+			if err != nil || string(doc.Body) != fmt.Sprintf(`{"n":%d}`, i) {
+				t.Fatalf("node %d reads k%d: %s %v", on, i, doc.Body, err)
+			}
+		}
+		cs, err := dbs[on].Collections(ctx, Linearizable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 2 || cs[0].Count != 60 || cs[1].Count != written.Load() {
+			t.Fatalf("node %d counts %+v; want c 60 and w %d", on, cs, written.Load())
+		}
+	}
+	for s := uint64(1); s <= shards; s++ {
+		var want log.Hash
+		first := true
+		for _, id := range all {
+			if !dbs[id].local(s) {
+				continue
+			}
+			if err := dbs[id].barrier(ctx, s, Linearizable); err != nil {
+				t.Fatal(err)
+			}
+			h := must(dbs[id].Digest())[s]
+			if first {
+				want, first = h, false
+			} else if h != want {
+				t.Fatalf("shard %d: node %d digest %x differs", s, id, h)
+			}
+		}
+	}
+}
