@@ -368,6 +368,42 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 			return d.Get(ctx, a.Collection, a.ID, a.Consistency)
 		}
 		return d.History(ctx, a.Collection, a.ID, a.Consistency)
+	case "clock":
+		var a peerRead
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		clock, sibs, err := d.DocClock(ctx, a.Collection, a.ID, a.Consistency)
+		return toPeerConflict("", clock, sibs), err
+	case "policy":
+		var a peerRead
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		if err := d.barrier(ctx, a.Shard, Linearizable); err != nil {
+			return nil, err
+		}
+		return d.mat.Policy(a.Shard, a.Collection)
+	case "conflicts":
+		var a peerConflicts
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := hosted(a.Shard); err != nil {
+			return nil, err
+		}
+		cs, err := d.shardConflicts(ctx, a.Shard, a.Collection, a.Limit, a.Consistency)
+		out := make([]peerConflict, len(cs))
+		for i, c := range cs {
+			out[i] = toPeerConflict(c.ID, c.Clock, c.Siblings)
+		}
+		return out, err
 	case "query":
 		var a peerQuery
 		if err := decode(&a); err != nil {

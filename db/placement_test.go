@@ -166,6 +166,18 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		t.Fatalf("history of %s on node 3: %+v %v", remote, h, err)
 	}
 
+	c3clock, _, err := d3.DocClock(ctx, "c", remote, Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1clock, _, err := d1.DocClock(ctx, "c", remote, Linearizable)
+	if err != nil || fmt.Sprint(c3clock) != fmt.Sprint(c1clock) || len(c1clock) == 0 {
+		t.Fatalf("clock of %s: node 3 %v, node 1 %v (%v)", remote, c3clock, c1clock, err)
+	}
+	if cs, err := d3.Conflicts(ctx, "c", 10, Linearizable); err != nil || len(cs) != 0 {
+		t.Fatalf("conflicts on node 3: %+v %v", cs, err)
+	}
+
 	// A sorted, paged query and the counts agree.
 	page := func(d *DB) []string {
 		var out []string
@@ -290,7 +302,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 	n4raft := loopback.FreeAddr(t)
 	cfg := func(id uint64) Config {
 		c := Config{DataDir: t.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
-			InitialMembers: members, AdvertiseHTTP: https[id]}
+			InitialMembers: members, AdvertiseHTTP: https[id], DeadAfter: 3 * time.Second}
 		if testing.Verbose() {
 			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
 		}
@@ -378,43 +390,46 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		}()
 	}
 	all := []uint64{1, 2, 3, 4}
-	// spread: every shard settled on three nodes that hold it, and each node holds three.
-	spread := func() bool {
-		st := dbs[1].meta.State()
-		per := map[uint64]int{}
-		for s := uint64(1); s <= shards; s++ {
-			if len(st.Hosts[s]) != 3 {
-				return false
-			}
-			for _, id := range st.Hosts[s] {
-				per[id]++
-			}
-		}
-		for _, id := range all {
-			held := 0
+	// placedOn: every shard settled on three of the live nodes, which hold per shards
+	// each, run exactly those replicas, and vote in them with no other replica.
+	placedOn := func(live []uint64, per int) func() bool {
+		return func() bool {
+			st := dbs[live[0]].meta.State()
+			count := map[uint64]int{}
 			for s := uint64(1); s <= shards; s++ {
-				if dbs[id].local(s) != st.Holds(s, id) || st.Holds(s, id) && !dbs[id].host.Hosts(s) {
+				if len(st.Hosts[s]) != 3 {
 					return false
 				}
-				if dbs[id].local(s) {
-					held++
+				for _, id := range st.Hosts[s] {
+					if !slices.Contains(live, id) {
+						return false
+					}
+					count[id]++
 				}
 			}
-			if per[id] != 3 || held != 3 {
-				return false
+			for _, id := range live {
+				held := 0
+				for s := uint64(1); s <= shards; s++ {
+					if dbs[id].local(s) != st.Holds(s, id) || st.Holds(s, id) && !dbs[id].host.Hosts(s) {
+						return false
+					}
+					if dbs[id].local(s) {
+						held++
+					}
+				}
+				if count[id] != per || held != per {
+					return false
+				}
 			}
+			for _, sh := range dbs[live[0]].Cluster(ctx).Shards {
+				if sh.Shard != log.MetaShard && (len(sh.NonVoting) != 0 || len(sh.Replicas) != 3) {
+					return false
+				}
+			}
+			return true
 		}
-		v := dbs[1].Cluster(ctx)
-		for _, sh := range v.Shards {
-			if sh.Shard == log.MetaShard {
-				continue
-			}
-			if len(sh.NonVoting) != 0 || len(sh.Replicas) != 3 {
-				return false
-			}
-		}
-		return true
 	}
+	spread := placedOn(all, 3)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for !spread() {
@@ -428,37 +443,96 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 	writers.Wait()
 	t.Logf("replicas spread over 4 nodes %s after the join; %d writes meanwhile, %d failed", time.Since(joined).Round(time.Millisecond), written.Load(), failed.Load())
 
-	for _, on := range all {
-		for i := range 60 {
-			doc, err := dbs[on].Get(ctx, "c", fmt.Sprintf("k%d", i), Linearizable)
-			if err != nil || string(doc.Body) != fmt.Sprintf(`{"n":%d}`, i) {
-				t.Fatalf("node %d reads k%d: %s %v", on, i, doc.Body, err)
+	await := func(what string, ok func() bool) {
+		t.Helper()
+		start := time.Now()
+		for !ok() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not reached; meta %+v", what, dbs[1].meta.State())
+			case <-tick.C:
 			}
 		}
-		cs, err := dbs[on].Collections(ctx, Linearizable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(cs) != 2 || cs[0].Count != 60 || cs[1].Count != written.Load() {
-			t.Fatalf("node %d counts %+v; want c 60 and w %d", on, cs, written.Load())
-		}
+		t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
 	}
-	for s := uint64(1); s <= shards; s++ {
-		var want log.Hash
-		first := true
-		for _, id := range all {
-			if !dbs[id].local(s) {
-				continue
+	// check: every live node reads every document and counts them all, and each shard's
+	// replicas have equal state digests.
+	check := func(live []uint64, wantW int64) {
+		t.Helper()
+		for _, on := range live {
+			for i := range 60 {
+				doc, err := dbs[on].Get(ctx, "c", fmt.Sprintf("k%d", i), Linearizable)
+				if err != nil || string(doc.Body) != fmt.Sprintf(`{"n":%d}`, i) {
+					t.Fatalf("node %d reads k%d: %s %v", on, i, doc.Body, err)
+				}
 			}
-			if err := dbs[id].barrier(ctx, s, Linearizable); err != nil {
+			cs, err := dbs[on].Collections(ctx, Linearizable)
+			if err != nil {
 				t.Fatal(err)
 			}
-			h := must(dbs[id].Digest())[s]
-			if first {
-				want, first = h, false
-			} else if h != want {
-				t.Fatalf("shard %d: node %d digest %x differs", s, id, h)
+			if len(cs) != 2 || cs[0].Count != 60 || cs[1].Count != wantW {
+				t.Fatalf("node %d counts %+v; want c 60 and w %d", on, cs, wantW)
+			}
+		}
+		for s := uint64(1); s <= shards; s++ {
+			var want log.Hash
+			holders := 0
+			for _, id := range live {
+				if !dbs[id].local(s) {
+					continue
+				}
+				if err := dbs[id].barrier(ctx, s, Linearizable); err != nil {
+					t.Fatal(err)
+				}
+				h := must(dbs[id].Digest())[s]
+				if holders == 0 {
+					want = h
+				} else if h != want {
+					t.Fatalf("shard %d: node %d digest %x differs", s, id, h)
+				}
+				holders++
+			}
+			if holders < 3 {
+				t.Fatalf("shard %d is held by %d live nodes", s, holders)
 			}
 		}
 	}
+	check(all, written.Load())
+
+	// Back to every node holding every shard: the nodes adopt the shards they dropped.
+	if err := dbs[3].SetHosting(ctx, "all"); err != nil {
+		t.Fatal(err)
+	}
+	await("every node holds every shard", func() bool {
+		for _, id := range all {
+			for s := uint64(1); s <= shards; s++ {
+				if !dbs[id].local(s) || !dbs[id].host.Hosts(s) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	check(all, written.Load())
+
+	// Placed again, then node 2 is lost: the shards it held are placed on the others.
+	if err := dbs[3].SetHosting(ctx, "placed"); err != nil {
+		t.Fatal(err)
+	}
+	await("replicas spread again", spread)
+	if err := dbs[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	ptrs[2].Store(nil)
+	mu.Lock()
+	delete(dbs, 2)
+	mu.Unlock()
+	live := []uint64{1, 3, 4}
+	await("node 2's shards placed on the others", placedOn(live, 4))
+	for i := range 20 {
+		if _, err := dbs[live[i%3]].Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("late%d", i), Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(live, written.Load()+20)
 }

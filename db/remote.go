@@ -259,15 +259,34 @@ func (d *DB) Policy(ctx context.Context, collection string) (Policy, error) {
 		return Policy{}, fmt.Errorf("%w: %q", ErrInvalidCollection, collection)
 	}
 	ids := d.shardIDs()
-	if err := d.barrier(ctx, ids[len(ids)-1], Linearizable); err != nil {
+	last := ids[len(ids)-1]
+	if !d.local(last) {
+		var p Policy
+		err := d.peerCall(ctx, last, "policy", peerRead{Shard: last, Collection: collection}, &p)
+		return p, err
+	}
+	if err := d.barrier(ctx, last, Linearizable); err != nil {
 		return Policy{}, err
 	}
 	// SetPolicy writes the shards in order, so the last one has the newest complete policy.
-	return d.mat.Policy(ids[len(ids)-1], collection)
+	return d.mat.Policy(last, collection)
 }
 
 // localPolicy returns the policy the shard of (collection, id) applies, without a barrier.
+// For a shard this node holds no replica of, that is the policy of a shard it holds
+// (SetPolicy sets every shard's), or the one a node holding the shard has.
 func (d *DB) localPolicy(shard uint64, collection string) Policy {
+	if !d.local(shard) {
+		if held := d.localShards(); len(held) > 0 {
+			shard = held[len(held)-1]
+		} else {
+			var p Policy
+			if err := d.peerCall(context.Background(), shard, "policy", peerRead{Shard: shard, Collection: collection}, &p); err == nil {
+				return p
+			}
+			return Policy{}.WithDefaults()
+		}
+	}
 	p, err := d.mat.Policy(shard, collection)
 	if err != nil {
 		return Policy{}.WithDefaults()
@@ -313,6 +332,13 @@ func (d *DB) DocClock(ctx context.Context, collection, id string, c Consistency)
 		return nil, nil, err
 	}
 	k := tiers.Key{Shard: d.host.ShardOf(collection, id), Collection: collection, ID: id}
+	if !d.local(k.Shard) {
+		var r peerConflict
+		if err := d.readRemote(ctx, "clock", k, c, &r); err != nil {
+			return nil, nil, err
+		}
+		return r.Clock, r.siblings(), nil
+	}
 	if err := d.barrier(ctx, k.Shard, c); err != nil {
 		return nil, nil, err
 	}
@@ -335,25 +361,92 @@ func (d *DB) Conflicts(ctx context.Context, collection string, limit int, c Cons
 	}
 	var out []Conflict
 	for _, s := range d.shardIDs() {
-		if err := d.barrier(ctx, s, c); err != nil {
+		rest := 0
+		if limit > 0 {
+			rest = limit - len(out)
+		}
+		var cs []Conflict
+		var err error
+		if d.local(s) {
+			cs, err = d.shardConflicts(ctx, s, collection, rest, c)
+		} else {
+			var wire []peerConflict
+			err = d.peerCall(ctx, s, "conflicts", peerConflicts{Shard: s, Collection: collection, Limit: rest, Consistency: c}, &wire)
+			for _, w := range wire {
+				cs = append(cs, Conflict{Collection: collection, ID: w.ID, Clock: w.Clock, Siblings: w.siblings()})
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
-		if d.localPolicy(s, collection).Conflict != materializer.ConflictKeepBoth {
-			continue
-		}
-		err := d.store.ScanSiblings(ctx, s, collection, func(id string, x l2.XDC) bool {
-			out = append(out, Conflict{Collection: collection, ID: id, Clock: x.Clock, Siblings: siblingsOf(x)})
-			return limit <= 0 || len(out) < limit
-		})
-		if err != nil {
-			return nil, fmt.Errorf("db: conflicts: %w", err)
-		}
+		out = append(out, cs...)
 		if limit > 0 && len(out) >= limit {
 			break
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// shardConflicts lists the open conflicts of collection in shard, at most limit (all when
+// limit <= 0), from this node's replica.
+func (d *DB) shardConflicts(ctx context.Context, s uint64, collection string, limit int, c Consistency) ([]Conflict, error) {
+	if err := d.barrier(ctx, s, c); err != nil {
+		return nil, err
+	}
+	if d.localPolicy(s, collection).Conflict != materializer.ConflictKeepBoth {
+		return nil, nil
+	}
+	var out []Conflict
+	err := d.store.ScanSiblings(ctx, s, collection, func(id string, x l2.XDC) bool {
+		out = append(out, Conflict{Collection: collection, ID: id, Clock: x.Clock, Siblings: siblingsOf(x)})
+		return limit <= 0 || len(out) < limit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// peerConflict is a document's clock and siblings as they cross the peer protocol, every
+// field included.
+type peerConflict struct {
+	ID       string        `json:"id,omitempty"`
+	Clock    vclock.Clock  `json:"clock"`
+	Siblings []peerSibling `json:"siblings,omitempty"`
+}
+
+type peerSibling struct {
+	ID      string        `json:"id"`
+	Origin  string        `json:"origin"`
+	TS      log.Timestamp `json:"ts"`
+	Clock   vclock.Clock  `json:"clock"`
+	Deleted bool          `json:"deleted,omitempty"`
+	Body    []byte        `json:"body,omitempty"`
+	Visible bool          `json:"visible,omitempty"`
+}
+
+type peerConflicts struct {
+	Shard       uint64      `json:"shard"`
+	Collection  string      `json:"collection"`
+	Limit       int         `json:"limit"`
+	Consistency Consistency `json:"consistency"`
+}
+
+func toPeerConflict(id string, clock vclock.Clock, ss []Sibling) peerConflict {
+	out := peerConflict{ID: id, Clock: clock}
+	for _, s := range ss {
+		out.Siblings = append(out.Siblings, peerSibling(s))
+	}
+	return out
+}
+
+func (p peerConflict) siblings() []Sibling {
+	var out []Sibling
+	for _, s := range p.Siblings {
+		out = append(out, Sibling(s))
+	}
+	return out
 }
 
 // ContentDigest returns a digest of what every datacenter must agree on once replication

@@ -29,7 +29,10 @@ type peerLeader struct {
 	OK     bool   `json:"ok"`
 }
 
-func (a shardAdmin) remote(shard uint64) bool { return shard != log.MetaShard && !a.d.local(shard) }
+// remote reports whether shard's membership is read and changed through another node:
+// this node holds no replica of it, or one the shard has not admitted yet (it joined,
+// and cannot read the membership before the leader reaches it).
+func (a shardAdmin) remote(shard uint64) bool { return shard != log.MetaShard && !a.Host.Hosts(shard) }
 
 func (a shardAdmin) Membership(ctx context.Context, shard uint64) (log.Membership, error) {
 	if !a.remote(shard) {

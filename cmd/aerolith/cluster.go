@@ -104,6 +104,40 @@ func newClusterCmd() *cobra.Command {
 			return c.do(cmd, http.MethodPut, "/v1/cluster/replication-factor", nil, nil, body)
 		},
 	})
+	root.AddCommand(&cobra.Command{
+		Use:   "hosting all|placed",
+		Short: "Hold every shard on every node (all), or each shard on as many nodes as it has voters, spread evenly (placed) (PUT /v1/cluster/hosting)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]string{"hosting": args[0]})
+			return c.do(cmd, http.MethodPut, "/v1/cluster/hosting", nil, nil, body)
+		},
+	})
+	placeCmd := func(use, short, method string) *cobra.Command {
+		return &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				for _, a := range args {
+					if n, err := strconv.ParseUint(a, 10, 64); err != nil || n == 0 {
+						return usageError(fmt.Errorf("%q: shard and node ids are integers > 0", a))
+					}
+				}
+				c, err := cf.client()
+				if err != nil {
+					return err
+				}
+				return c.do(cmd, method, "/v1/cluster/shards/"+args[0]+"/replicas/"+args[1], nil, nil, nil)
+			},
+		}
+	}
+	root.AddCommand(placeCmd("place SHARD NODE-ID", "Place a shard on a node: it gets a replica that catches up from the leader (PUT /v1/cluster/shards/{shard}/replicas/{id})", http.MethodPut))
+	root.AddCommand(placeCmd("unplace SHARD NODE-ID", "Move a shard off a node: its vote and replica go elsewhere, it drops the shard's data and serves it through other nodes (DELETE /v1/cluster/shards/{shard}/replicas/{id})", http.MethodDelete))
 	return root
 }
 
