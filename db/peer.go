@@ -121,24 +121,34 @@ type peers struct {
 	self   uint64
 	client *http.Client
 	calls  *prometheus.CounterVec
+	took   *prometheus.HistogramVec
 	mu     sync.Mutex
 	last   map[uint64]uint64 // shard → the node that last served it
 }
 
 func newPeers(self uint64, reg prometheus.Registerer) *peers {
-	p := &peers{self: self, client: &http.Client{}, last: map[uint64]uint64{},
+	// Many requests of a node's clients may wait on one peer at once: keep their
+	// connections rather than open one per call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	p := &peers{self: self, client: &http.Client{Transport: tr}, last: map[uint64]uint64{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_peer_calls_total",
 			Help: "Calls of other nodes for shards this node holds no replica of (the L3 tier), by operation and result (ok, error).",
-		}, []string{"op", "result"})}
+		}, []string{"op", "result"}),
+		took: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "aerolith_peer_call_duration_seconds",
+			Help:    "Time of one call of another node for a shard this node holds no replica of, by operation (head calls are long polls).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"op"})}
 	if reg != nil {
-		reg.MustRegister(p.calls)
+		reg.MustRegister(p.calls, p.took)
 	}
 	return p
 }
 
 // order returns the nodes to ask for shard: the one that served it last, then the
-// shard's placed voters, then every other active node (one may hold a non-voting
+// shard's hosts (placed hosting) and placed voters, then every other active node (one may hold a non-voting
 // replica), never this node.
 func (p *peers) order(st meta.State, shard uint64) []meta.Node {
 	var out []meta.Node
@@ -155,6 +165,9 @@ func (p *peers) order(st meta.State, shard uint64) []meta.Node {
 	p.mu.Unlock()
 	if last != 0 {
 		add(last)
+	}
+	for _, id := range st.Hosts[shard] {
+		add(id)
 	}
 	for _, id := range st.Placement[shard] {
 		add(id)
@@ -186,7 +199,9 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 	}
 	var errs []error
 	for _, n := range d.peers.order(d.meta.State(), shard) {
+		start := time.Now()
 		err := d.peers.do(ctx, n, op, body, res)
+		d.peers.took.WithLabelValues(op).Observe(time.Since(start).Seconds())
 		if err == nil {
 			d.peers.mu.Lock()
 			d.peers.last[shard] = n.ID

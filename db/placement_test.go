@@ -29,48 +29,9 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		t.Skip("starts three raft nodes")
 	}
 	const shards = 4
-	members := map[uint64]string{}
-	ptrs := map[uint64]*atomic.Pointer[DB]{}
-	https := map[uint64]string{}
-	for id := uint64(1); id <= 3; id++ {
-		ptrs[id] = new(atomic.Pointer[DB])
-		https[id] = probeServer(t, ptrs[id])
-		members[id] = loopback.FreeAddr(t)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dbs := map[uint64]*DB{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for id := uint64(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := Config{DataDir: t.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
-				InitialMembers: members, AdvertiseHTTP: https[id]}
-			if testing.Verbose() {
-				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
-			}
-			d, err := Open(ctx, c)
-			if err != nil {
-				t.Errorf("node %d: %v", id, err)
-				return
-			}
-			mu.Lock()
-			dbs[id] = d
-			mu.Unlock()
-			ptrs[id].Store(d)
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, d := range dbs {
-			d.Close()
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
-	}
+	dbs := openServedCluster(t, ctx, 3, shards)
 	d1, d3 := dbs[1], dbs[3]
 	ids := map[uint64][]string{} // shard → document ids written
 	write := func(on *DB, id string, n int) {
@@ -269,6 +230,56 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	if _, ok := d3.meta.State().Replicas[1][3]; !ok {
 		t.Fatalf("node 3 came back to shard 1 without a new replica id: %+v", d3.meta.State().Replicas)
 	}
+}
+
+// openServedCluster opens a static cluster of n nodes with shards shards, each answering the
+// controller's probes and the peer protocol on its own loopback HTTP server, and closes
+// them when the test ends.
+func openServedCluster(tb testing.TB, ctx context.Context, n, shards int) map[uint64]*DB {
+	tb.Helper()
+	members := map[uint64]string{}
+	ptrs := map[uint64]*atomic.Pointer[DB]{}
+	https := map[uint64]string{}
+	for id := uint64(1); id <= uint64(n); id++ {
+		ptrs[id] = new(atomic.Pointer[DB])
+		https[id] = probeServer(tb, ptrs[id])
+		members[id] = loopback.FreeAddr(tb)
+	}
+	dbs := map[uint64]*DB{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	failed := atomic.Bool{}
+	for id := uint64(1); id <= uint64(n); id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := Config{DataDir: tb.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
+				InitialMembers: members, AdvertiseHTTP: https[id]}
+			if testing.Verbose() {
+				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
+			}
+			d, err := Open(ctx, c)
+			if err != nil {
+				tb.Errorf("node %d: %v", id, err)
+				failed.Store(true)
+				return
+			}
+			mu.Lock()
+			dbs[id] = d
+			mu.Unlock()
+			ptrs[id].Store(d)
+		}()
+	}
+	wg.Wait()
+	tb.Cleanup(func() {
+		for _, d := range dbs {
+			d.Close()
+		}
+	})
+	if failed.Load() {
+		tb.FailNow()
+	}
+	return dbs
 }
 
 func must[T any](v T, err error) T {

@@ -24,7 +24,7 @@ import (
 // probeServer answers the controller's probes (GET /v1/cluster/local), leader transfer
 // requests and the peer protocol (PeerPath) for the node whose DB is stored in d, on a loopback port, as the REST gateway
 // does.
-func probeServer(t *testing.T, d *atomic.Pointer[DB]) string {
+func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
