@@ -21,6 +21,9 @@ package main
 // gap between acknowledged writes from the kill until writes flow again, the worst shard
 // counting. With four shards on three nodes a victim usually leads one or two shards.
 //
+// The cycles (runFaults) and the checks after them (settle, checkStatus) also serve
+// TestClusterPlacedFaults (placed_test.go), on four nodes in placed hosting.
+//
 // Run longer: go test ./cmd/aerolith -run TestClusterNodeFaults -v -timeout 60m -cluster.cycles=200
 
 import (
@@ -46,7 +49,7 @@ var (
 )
 
 const (
-	clusterNodes   = 3
+	clusterNodes   = 3 // nodes of TestClusterNodeFaults, and of a harness whose size is 0
 	clusterWriters = 16
 	// After a fault the writers go on against the survivors until every shard has taken a
 	// write again (at most clusterRecoverBound), then clusterAfterKill longer.
@@ -73,9 +76,18 @@ type ackRec struct {
 
 type clusterHarness struct {
 	*crashHarness
+	size  int // nodes layout lays out; 0: clusterNodes
 	nodes []*clusterNode
 	hc    *http.Client
 	rng   *rand.Rand
+
+	// placed: the cluster runs placed hosting (each data shard on placedReplicas nodes);
+	// hosts, set before the writers start and not changed while they run, holds each data
+	// shard's hosts, to count the acknowledgments of nodes that hold no replica of the
+	// write's shard (forwarded).
+	placed    bool
+	hosts     map[uint64][]uint64
+	forwarded atomic.Int64
 
 	ackMu sync.Mutex
 	acks  []ackRec // acknowledged writes of the current phase
@@ -91,24 +103,7 @@ func TestClusterNodeFaults(t *testing.T) {
 	}
 	t.Logf("cluster test: %d cycles, seed %d (rerun with -cluster.seed=%d)", cycles, seed, seed)
 	began := time.Now()
-	budgetEnd := time.Time{}
-	if d, ok := t.Deadline(); ok {
-		budgetEnd = d.Add(-60 * time.Second)
-	}
-	dir := t.TempDir()
-	h := &clusterHarness{
-		crashHarness: &crashHarness{
-			t: t, bin: buildBinary(t, dir), byID: map[string]*crashWrite{}, byKey: map[string][]*crashWrite{},
-			known: map[string]uint64{}, verified: map[string][]historyEntry{}, pendingDeletes: map[string]int{},
-		},
-		rng: rand.New(rand.NewPCG(seed, 0xc1)),
-		// Longer than the server's 10s write timeout: a live node answers 504 before the
-		// client gives up, so no write is still running when a cycle is verified.
-		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clusterWriters, DisableCompression: true}},
-	}
-	h.crashHarness.hc = h.hc
-	h.layout(dir, seed)
-
+	h := newClusterHarness(t, seed, 0xc1, clusterNodes)
 	for _, n := range h.nodes {
 		h.start(n, "first start")
 	}
@@ -117,12 +112,64 @@ func TestClusterNodeFaults(t *testing.T) {
 	}
 	h.checkStatus(false)
 
-	var killGaps, pauseGaps, rollGaps []time.Duration
-	kills, leaderKills, pauses := 0, 0, 0
+	r := h.runFaults(cycles, seed, began, "-cluster.cycles")
+	h.checkStatus(true)
+
+	t.Logf("cluster test passed: %d cycles (%d kills, %d of a shard leader; %d pauses) and a rolling restart in %s, seed %d; "+
+		"%d writes: %d acknowledged, %d refused, %d indeterminate (%d found applied, %d not); %d keys verified, %d writes re-sent",
+		cycles, r.kills, r.leaderKills, r.pauses, time.Since(began).Round(time.Second), seed,
+		len(h.writes), h.acked, h.refused, h.indeterminate, h.applied, h.absent, h.keysVerified, h.resent)
+	r.logGaps(t)
+}
+
+// newClusterHarness builds the binary and lays out a cluster of size nodes (not started);
+// stream tells the tests' random streams apart under one seed.
+func newClusterHarness(t *testing.T, seed, stream uint64, size int) *clusterHarness {
+	dir := t.TempDir()
+	h := &clusterHarness{
+		crashHarness: &crashHarness{
+			t: t, bin: buildBinary(t, dir), byID: map[string]*crashWrite{}, byKey: map[string][]*crashWrite{},
+			known: map[string]uint64{}, verified: map[string][]historyEntry{}, pendingDeletes: map[string]int{},
+		},
+		size: size,
+		rng:  rand.New(rand.NewPCG(seed, stream)),
+		// Longer than the server's 10s write timeout: a live node answers 504 before the
+		// client gives up, so no write is still running when a cycle is verified.
+		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clusterWriters, DisableCompression: true}},
+	}
+	h.crashHarness.hc = h.hc
+	h.layout(dir, seed)
+	return h
+}
+
+// faultRun is what runFaults did and measured.
+type faultRun struct {
+	kills, leaderKills, pauses    int
+	killGaps, pauseGaps, rollGaps []time.Duration
+}
+
+func (r faultRun) logGaps(t *testing.T) {
+	t.Logf("write unavailability after killing a shard leader (worst shard, n=%d): %s", len(r.killGaps), gapSummary(r.killGaps))
+	t.Logf("write unavailability around a pause (n=%d): %s", len(r.pauseGaps), gapSummary(r.pauseGaps))
+	t.Logf("write unavailability per rolling-restart step (n=%d): %s", len(r.rollGaps), gapSummary(r.rollGaps))
+}
+
+// runFaults runs the fault cycles of a started cluster under write load, settling and
+// verifying after each: a SIGKILL and restart of a node (half of the time a shard
+// leader), every fifth cycle a SIGSTOP/SIGCONT pause instead; then a rolling restart
+// (SIGTERM each node in turn), settled and verified as cycle cycles+1. cyclesFlag names
+// the flag that sets cycles, for the message when the test's -timeout runs out first.
+func (h *clusterHarness) runFaults(cycles int, seed uint64, began time.Time, cyclesFlag string) faultRun {
+	t := h.t
+	budgetEnd := time.Time{}
+	if d, ok := t.Deadline(); ok {
+		budgetEnd = d.Add(-60 * time.Second)
+	}
+	var r faultRun
 	for c := 1; c <= cycles; c++ {
 		if !budgetEnd.IsZero() && time.Now().After(budgetEnd) {
-			t.Fatalf("ran out of time after %d of %d cycles (%s); rerun with a longer -timeout or fewer -cluster.cycles",
-				c-1, cycles, time.Since(began).Round(time.Second))
+			t.Fatalf("ran out of time after %d of %d cycles (%s); rerun with a longer -timeout or fewer %s",
+				c-1, cycles, time.Since(began).Round(time.Second), cyclesFlag)
 		}
 		stop := h.startWriters(c, seed)
 		h.waitFor(time.Duration(200+h.rng.IntN(800)) * time.Millisecond)
@@ -136,8 +183,8 @@ func TestClusterNodeFaults(t *testing.T) {
 			n.proc.cmd.Process.Signal(syscall.SIGCONT)
 			h.waitRecovered(at)
 			gap := h.unavailability(at, time.Now())
-			pauseGaps = append(pauseGaps, gap)
-			pauses++
+			r.pauseGaps = append(r.pauseGaps, gap)
+			r.pauses++
 			what = fmt.Sprintf("paused node %d for %s; longest write gap %s", n.id, d.Round(time.Millisecond), gap.Round(time.Millisecond))
 		} else {
 			n, led := h.pickVictim()
@@ -147,10 +194,10 @@ func TestClusterNodeFaults(t *testing.T) {
 			h.hc.CloseIdleConnections()
 			h.waitRecovered(at)
 			gap := h.unavailability(at, time.Now())
-			kills++
+			r.kills++
 			if led > 0 {
-				leaderKills++
-				killGaps = append(killGaps, gap)
+				r.leaderKills++
+				r.killGaps = append(r.killGaps, gap)
 			}
 			h.start(n, fmt.Sprintf("cycle %d, restart", c))
 			readyIn := h.waitReady(n)
@@ -186,30 +233,25 @@ func TestClusterNodeFaults(t *testing.T) {
 		readyIn := h.waitReady(n)
 		h.waitFor(500 * time.Millisecond)
 		gap, began := h.longestGap(at, time.Now())
-		rollGaps = append(rollGaps, gap)
+		r.rollGaps = append(r.rollGaps, gap)
 		t.Logf("rolling restart: node %d stopped in %s, ready in %s; longest write gap %s, from %s after the SIGTERM",
 			n.id, stoppedIn.Round(time.Millisecond), readyIn.Round(time.Millisecond), gap.Round(time.Millisecond), began.Round(time.Millisecond))
 	}
 	writes := stop()
 	h.settle(c)
 	t.Logf("rolling restart: %d writes", writes)
-	h.checkStatus(true)
-
-	t.Logf("cluster test passed: %d cycles (%d kills, %d of a shard leader; %d pauses) and a rolling restart in %s, seed %d; "+
-		"%d writes: %d acknowledged, %d refused, %d indeterminate (%d found applied, %d not); %d keys verified, %d writes re-sent",
-		cycles, kills, leaderKills, pauses, time.Since(began).Round(time.Second), seed,
-		len(h.writes), h.acked, h.refused, h.indeterminate, h.applied, h.absent, h.keysVerified, h.resent)
-	t.Logf("write unavailability after killing a shard leader (worst shard, n=%d): %s", len(killGaps), gapSummary(killGaps))
-	t.Logf("write unavailability around a pause (n=%d): %s", len(pauseGaps), gapSummary(pauseGaps))
-	t.Logf("write unavailability per rolling-restart step (n=%d): %s", len(rollGaps), gapSummary(rollGaps))
+	return r
 }
 
 // layout places the cluster's nodes under dir: one 127.0.0.x address each, loopback ports,
 // data directories, logs and --initial-members. It registers a cleanup that kills every
 // node still running and, when the test failed, shows the tail of each node's log.
 func (h *clusterHarness) layout(dir string, seed uint64) {
+	if h.size == 0 {
+		h.size = clusterNodes
+	}
 	var members []string
-	for i := range clusterNodes {
+	for i := range h.size {
 		n := h.newNode(dir, i+1)
 		members = append(members, fmt.Sprintf("%d=%s", n.id, n.raftAddr))
 	}
@@ -401,6 +443,9 @@ func (h *clusterHarness) sendAny(w *crashWrite, rng *rand.Rand) (apiAnswer, erro
 			h.ackMu.Lock()
 			h.acks = append(h.acks, ackRec{shard: r.Position.Shard, at: time.Now()})
 			h.ackMu.Unlock()
+			if hosts, ok := h.hosts[r.Position.Shard]; ok && !slices.Contains(hosts, uint64(n.id)) {
+				h.forwarded.Add(1)
+			}
 		}
 	}
 	return a, err
@@ -440,40 +485,18 @@ func (h *clusterHarness) longestGap(from, to time.Time) (gap, began time.Duratio
 	return gap, began
 }
 
-// settle waits until every node's state digest is the same, then verifies the histories
-// on a random node with the crash test's model.
+// settle waits until the nodes that hold a shard agree on it (digestsAgree), then
+// verifies the histories through a random node with the crash test's model.
 func (h *clusterHarness) settle(cycle int) {
 	t := h.t
 	deadline := time.Now().Add(60 * time.Second)
-	var last []string
 	for {
-		last = last[:0]
-		for _, n := range h.nodes {
-			if !n.up.Load() {
-				continue // stopped or removed for good
-			}
-			a, err := callAt(h.hc, n.base, http.MethodGet, "/v1/admin/digest", nil, nil)
-			var d struct {
-				Digest string `json:"digest"`
-				Token  string `json:"token"`
-			}
-			if err != nil || a.status != http.StatusOK || json.Unmarshal(a.body, &d) != nil {
-				last = append(last, fmt.Sprintf("node %d: %v HTTP %d", n.id, err, a.status))
-				continue
-			}
-			last = append(last, fmt.Sprintf("node %d: %s at %s", n.id, d.Digest, d.Token))
-		}
-		equal := true
-		for _, s := range last[1:] {
-			if s[strings.Index(s, ":"):] != last[0][strings.Index(last[0], ":"):] {
-				equal = false
-			}
-		}
-		if equal {
+		differ := h.digestsAgree()
+		if differ == "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cycle %d: state digests still differ after 60s: %s", cycle, strings.Join(last, "; "))
+			t.Fatalf("cycle %d: state digests still differ after 60s: %s", cycle, differ)
 		}
 		h.waitFor(50 * time.Millisecond)
 	}
@@ -487,13 +510,91 @@ func (h *clusterHarness) settle(cycle int) {
 	h.verify(cycle, h.rng)
 }
 
+// digestsAgree reads GET /v1/admin/digest on every node that is up and returns "" when
+// they agree, else what differs with every node's answer. Each node's digest covers the
+// shards it holds a replica of. Every data shard must be reported with the same index and
+// digest by every node that reports it, and by enough nodes: every node that is up in
+// hosting all (where the nodes' whole digests must be equal too), placedReplicas in
+// placed hosting (2 while a node is down).
+func (h *clusterHarness) digestsAgree() string {
+	type digest struct {
+		Digest string `json:"digest"`
+		Token  string `json:"token"`
+		Shards []struct {
+			Shard  uint64 `json:"shard"`
+			Index  uint64 `json:"index"`
+			Digest string `json:"digest"`
+		} `json:"shards"`
+	}
+	var (
+		lines   []string
+		differ  []string
+		up      int
+		whole   = map[string]bool{} // digest at token, hosting all
+		byShard = map[uint64]map[string][]int{}
+	)
+	for _, n := range h.nodes {
+		if !n.up.Load() {
+			continue // stopped or removed for good
+		}
+		up++
+		a, err := callAt(h.hc, n.base, http.MethodGet, "/v1/admin/digest", nil, nil)
+		var d digest
+		if err != nil || a.status != http.StatusOK || json.Unmarshal(a.body, &d) != nil {
+			lines = append(lines, fmt.Sprintf("node %d: %v HTTP %d", n.id, err, a.status))
+			differ = append(differ, fmt.Sprintf("node %d did not answer", n.id))
+			continue
+		}
+		line := fmt.Sprintf("node %d: %s at %s", n.id, d.Digest, d.Token)
+		whole[line[strings.Index(line, ":"):]] = true
+		for _, sd := range d.Shards {
+			v := fmt.Sprintf("%d/%s", sd.Index, sd.Digest)
+			if byShard[sd.Shard] == nil {
+				byShard[sd.Shard] = map[string][]int{}
+			}
+			byShard[sd.Shard][v] = append(byShard[sd.Shard][v], n.id)
+			line += fmt.Sprintf(" [shard %d at %s]", sd.Shard, v)
+		}
+		lines = append(lines, line)
+	}
+	want := up
+	if h.placed {
+		want = placedReplicas
+		if up < len(h.nodes) {
+			want = 2
+		}
+	} else if len(whole) > 1 {
+		differ = append(differ, "the nodes' digests differ")
+	}
+	for s := uint64(1); s <= crashShards; s++ {
+		reported := 0
+		for _, ids := range byShard[s] {
+			reported += len(ids)
+		}
+		switch {
+		case len(byShard[s]) > 1:
+			differ = append(differ, fmt.Sprintf("shard %d: the nodes holding it differ: %v", s, byShard[s]))
+		case reported < want:
+			differ = append(differ, fmt.Sprintf("shard %d: %d nodes report it, want at least %d", s, reported, want))
+		}
+	}
+	if len(differ) == 0 {
+		return ""
+	}
+	return strings.Join(differ, "; ") + "; answers: " + strings.Join(lines, "; ")
+}
+
 type clusterStatus struct {
-	Node   uint64                `json:"node"`
-	Nodes  []struct{ ID uint64 } `json:"nodes"`
-	Shards []struct {
+	Node    uint64                `json:"node"`
+	Hosting string                `json:"hosting"`
+	Nodes   []struct{ ID uint64 } `json:"nodes"`
+	Shards  []struct {
 		Shard      uint64
 		Meta       bool
 		Replicas   []struct{ ID uint64 }
+		NonVoting  []struct{ ID uint64 } `json:"non_voting"`
+		Hosts      []uint64
+		Remote     bool
 		Membership string
 		Leader     uint64
 		Applied    uint64
@@ -512,9 +613,10 @@ func (h *clusterHarness) status(n *clusterNode) (clusterStatus, error) {
 	return st, json.Unmarshal(a.body, &st)
 }
 
-// checkStatus checks GET /v1/cluster on every node: three nodes, every shard replicated on
-// all three with a leader, confirmed by a quorum. A node's answer is a snapshot (a
-// leadership may be moving), so each node has 15s to give one that passes.
+// checkStatus checks GET /v1/cluster on every node: the harness's nodes, every shard
+// replicated on all of them (in placed hosting, every data shard on placedReplicas of
+// them, see placedProblem) with a leader, confirmed by a quorum. A node's answer is a
+// snapshot (a leadership may be moving), so each node has 15s to give one that passes.
 func (h *clusterHarness) checkStatus(written bool) {
 	for _, n := range h.nodes {
 		deadline := time.Now().Add(15 * time.Second)
@@ -538,13 +640,30 @@ func (h *clusterHarness) statusOK(n *clusterNode, written, report bool) bool {
 		return report
 	}
 	ok := true
-	if st.Node != uint64(n.id) || len(st.Nodes) != clusterNodes || len(st.Shards) != crashShards+1 || !st.Shards[crashShards].Meta {
-		errorf("node %d: /v1/cluster: %+v; want %d data shards and the meta shard", n.id, st, crashShards)
+	if st.Node != uint64(n.id) || len(st.Nodes) != h.size || len(st.Shards) != crashShards+1 || !st.Shards[crashShards].Meta {
+		errorf("node %d: /v1/cluster: %+v; want %d nodes, %d data shards and the meta shard", n.id, st, h.size, crashShards)
 		ok = false
 	}
+	if h.placed {
+		if p := placedProblem(st, h.size); p != "" {
+			errorf("node %d: %s", n.id, p)
+			ok = false
+		}
+	}
 	for _, s := range st.Shards {
-		if len(s.Replicas) != clusterNodes || s.Leader == 0 || s.Membership != "quorum" || (written && s.Applied == 0) {
-			errorf("node %d: shard %+v: want %d replicas by quorum, a leader and an applied index", n.id, s, clusterNodes)
+		replicas := len(s.Replicas) == h.size
+		want := fmt.Sprint(h.size)
+		if h.placed && s.Meta {
+			// Every node holds the meta shard, which keeps the voters it started with.
+			replicas = len(s.Replicas) >= placedReplicas && len(s.Replicas)+len(s.NonVoting) == h.size
+			want = fmt.Sprintf("%d or more voting of %d", placedReplicas, h.size)
+		} else if h.placed {
+			replicas = len(s.Replicas) == placedReplicas
+			want = fmt.Sprint(placedReplicas)
+		}
+		// A node holding no replica of a shard reports it with applied 0 ("remote").
+		if !replicas || s.Leader == 0 || s.Membership != "quorum" || (written && s.Applied == 0 && !s.Remote) {
+			errorf("node %d: shard %+v: want %s replicas by quorum, a leader and an applied index", n.id, s, want)
 			ok = false
 		}
 	}
