@@ -53,8 +53,9 @@ func BenchmarkWrite(b *testing.B) {
 // peer protocol over loopback HTTP).
 func BenchmarkL3(b *testing.B) {
 	ctx := context.Background()
-	dbs := openServedCluster(b, ctx, 3, 4)
-	d1, d3 := dbs[1], dbs[3]
+	c := newServedCluster(b, 3, 0, 4)
+	c.open(ctx, ids(3)...)
+	d1, d3 := c.db(1), c.db(3)
 	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
 		b.Fatal(err)
 	}

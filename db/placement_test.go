@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/feed"
-	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/query"
 )
@@ -31,7 +28,9 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	const shards = 4
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dbs := openServedCluster(t, ctx, 3, shards)
+	c := newServedCluster(t, 3, 0, shards)
+	c.open(ctx, ids(3)...)
+	dbs := c.dbs
 	d1, d3 := dbs[1], dbs[3]
 	ids := map[uint64][]string{} // shard → document ids written
 	write := func(on *DB, id string, n int) {
@@ -232,56 +231,6 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	}
 }
 
-// openServedCluster opens a static cluster of n nodes with shards shards, each answering the
-// controller's probes and the peer protocol on its own loopback HTTP server, and closes
-// them when the test ends.
-func openServedCluster(tb testing.TB, ctx context.Context, n, shards int) map[uint64]*DB {
-	tb.Helper()
-	members := map[uint64]string{}
-	ptrs := map[uint64]*atomic.Pointer[DB]{}
-	https := map[uint64]string{}
-	for id := uint64(1); id <= uint64(n); id++ {
-		ptrs[id] = new(atomic.Pointer[DB])
-		https[id] = probeServer(tb, ptrs[id])
-		members[id] = loopback.FreeAddr(tb)
-	}
-	dbs := map[uint64]*DB{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	failed := atomic.Bool{}
-	for id := uint64(1); id <= uint64(n); id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := Config{DataDir: tb.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
-				InitialMembers: members, AdvertiseHTTP: https[id]}
-			if testing.Verbose() {
-				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
-			}
-			d, err := Open(ctx, c)
-			if err != nil {
-				tb.Errorf("node %d: %v", id, err)
-				failed.Store(true)
-				return
-			}
-			mu.Lock()
-			dbs[id] = d
-			mu.Unlock()
-			ptrs[id].Store(d)
-		}()
-	}
-	wg.Wait()
-	tb.Cleanup(func() {
-		for _, d := range dbs {
-			d.Close()
-		}
-	})
-	if failed.Load() {
-		tb.FailNow()
-	}
-	return dbs
-}
-
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
@@ -300,57 +249,12 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		t.Skip("starts four raft nodes")
 	}
 	const shards = 4
-	members := map[uint64]string{}
-	ptrs := map[uint64]*atomic.Pointer[DB]{}
-	https := map[uint64]string{}
-	for id := uint64(1); id <= 4; id++ {
-		ptrs[id] = new(atomic.Pointer[DB])
-		https[id] = probeServer(t, ptrs[id])
-		if id <= 3 {
-			members[id] = loopback.FreeAddr(t)
-		}
-	}
-	n4raft := loopback.FreeAddr(t)
-	cfg := func(id uint64) Config {
-		c := Config{DataDir: t.TempDir(), NodeID: id, RaftAddr: members[id], Shards: shards,
-			InitialMembers: members, AdvertiseHTTP: https[id], DeadAfter: 3 * time.Second}
-		if testing.Verbose() {
-			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id)
-		}
-		if id == 4 {
-			c.RaftAddr, c.InitialMembers, c.Join = n4raft, nil, true
-		}
-		return c
-	}
+	c := newServedCluster(t, 3, 1, shards)
+	c.deadAfter = 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dbs := map[uint64]*DB{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for id := uint64(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := Open(ctx, cfg(id))
-			if err != nil {
-				t.Errorf("node %d: %v", id, err)
-				return
-			}
-			mu.Lock()
-			dbs[id] = d
-			mu.Unlock()
-			ptrs[id].Store(d)
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, d := range dbs {
-			d.Close()
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
-	}
+	c.open(ctx, 1, 2, 3)
+	dbs := c.dbs // written only while no other goroutine of the test reads it
 	for i := range 60 {
 		if _, err := dbs[uint64(i%3+1)].Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: fmt.Sprintf("k%d", i),
 			Body: fmt.Appendf(nil, `{"n":%d}`, i)}); err != nil {
@@ -363,17 +267,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 	if err := dbs[2].SetHosting(ctx, "placed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dbs[1].Join(ctx, JoinRequest{ID: 4, RaftAddr: n4raft, HTTPAddr: https[4]}); err != nil {
-		t.Fatalf("join: %v", err)
-	}
-	d4, err := Open(ctx, cfg(4))
-	if err != nil {
-		t.Fatalf("node 4: %v", err)
-	}
-	mu.Lock()
-	dbs[4] = d4
-	mu.Unlock()
-	ptrs[4].Store(d4)
+	c.join(ctx, 1, 4)
 	joined := time.Now()
 
 	stop := make(chan struct{})
@@ -531,13 +425,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	await("replicas spread again", spread)
-	if err := dbs[2].Close(); err != nil {
-		t.Fatal(err)
-	}
-	ptrs[2].Store(nil)
-	mu.Lock()
-	delete(dbs, 2)
-	mu.Unlock()
+	c.close(2)
 	live := []uint64{1, 3, 4}
 	await("node 2's shards placed on the others", placedOn(live, 4))
 	for i := range 20 {

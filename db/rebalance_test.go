@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 )
@@ -110,59 +108,12 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 		t.Skip("starts four raft nodes")
 	}
 	const shards = 4
-	members := map[uint64]string{}
-	ptrs := map[uint64]*atomic.Pointer[DB]{}
-	https := map[uint64]string{}
-	dirs := map[uint64]string{}
-	for id := uint64(1); id <= 4; id++ {
-		ptrs[id] = new(atomic.Pointer[DB])
-		https[id] = probeServer(t, ptrs[id])
-		dirs[id] = t.TempDir()
-		if id <= 3 {
-			members[id] = loopback.FreeAddr(t)
-		}
-	}
-	n4raft := loopback.FreeAddr(t)
-	cfg := func(id uint64) Config {
-		c := Config{DataDir: dirs[id], NodeID: id, RaftAddr: members[id], Shards: shards,
-			InitialMembers: members, AdvertiseHTTP: https[id]}
-		if testing.Verbose() {
-			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
-		}
-		if id == 4 {
-			c.RaftAddr, c.InitialMembers, c.Join = n4raft, nil, true
-		}
-		return c
-	}
+	c := newServedCluster(t, 3, 1, shards)
+	c.logLevel = slog.LevelDebug
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dbs := map[uint64]*DB{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for id := uint64(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := Open(ctx, cfg(id))
-			if err != nil {
-				t.Errorf("node %d: %v", id, err)
-				return
-			}
-			mu.Lock()
-			dbs[id] = d
-			mu.Unlock()
-			ptrs[id].Store(d)
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, d := range dbs {
-			d.Close()
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
-	}
+	c.open(ctx, 1, 2, 3)
+	dbs := c.dbs // written only while no other goroutine of the test reads it
 	write := func(on uint64, id string, n int) {
 		t.Helper()
 		body := fmt.Appendf(nil, `{"n":%d}`, n)
@@ -174,15 +125,7 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 		write(uint64(i%3+1), fmt.Sprintf("k%d", i), i)
 	}
 
-	if _, err := dbs[1].Join(ctx, JoinRequest{ID: 4, RaftAddr: n4raft, HTTPAddr: https[4]}); err != nil {
-		t.Fatalf("join: %v", err)
-	}
-	d4, err := Open(ctx, cfg(4))
-	if err != nil {
-		t.Fatalf("node 4: %v", err)
-	}
-	dbs[4] = d4
-	ptrs[4].Store(d4)
+	c.join(ctx, 1, 4)
 	joined := time.Now()
 
 	// Writes go on while the votes move.
@@ -303,17 +246,9 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 	// reopen closes node id and opens it again on the same data.
 	reopen := func(id uint64) *DB {
 		t.Helper()
-		if err := dbs[id].Close(); err != nil {
-			t.Fatalf("close node %d: %v", id, err)
-		}
-		ptrs[id].Store(nil)
-		d, err := Open(ctx, cfg(id))
-		if err != nil {
-			t.Fatalf("reopen node %d: %v", id, err)
-		}
-		dbs[id] = d
-		ptrs[id].Store(d)
-		return d
+		c.close(id)
+		c.open(ctx, id)
+		return c.db(id)
 	}
 	d := reopen(moved)
 	if got, want := d.host.ReplicaOf(movedShard), st.Replicas[movedShard][moved]; got != want {

@@ -1,0 +1,135 @@
+package db
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aerolithsdb/aerolith/internal/loopback"
+)
+
+// servedCluster is a cluster of in-process nodes on loopback, each with the HTTP server
+// other nodes reach it on (probeServer): static members 1..static, and joiners after them.
+type servedCluster struct {
+	tb        testing.TB
+	shards    int
+	static    uint64
+	members   map[uint64]string // raft addresses of the static members
+	raft      map[uint64]string // every node's raft address
+	https     map[uint64]string
+	dirs      map[uint64]string
+	ptrs      map[uint64]*atomic.Pointer[DB]
+	deadAfter time.Duration
+	logLevel  slog.Level
+
+	mu  sync.Mutex
+	dbs map[uint64]*DB
+}
+
+// newServedCluster lays out static members and joiners more nodes; none is open yet. It
+// closes every node open when the test ends.
+func newServedCluster(tb testing.TB, static, joiners, shards int) *servedCluster {
+	c := &servedCluster{tb: tb, shards: shards, static: uint64(static), members: map[uint64]string{}, raft: map[uint64]string{},
+		https: map[uint64]string{}, dirs: map[uint64]string{}, ptrs: map[uint64]*atomic.Pointer[DB]{}, dbs: map[uint64]*DB{},
+		logLevel: slog.LevelInfo}
+	for id := uint64(1); id <= uint64(static+joiners); id++ {
+		c.ptrs[id] = new(atomic.Pointer[DB])
+		c.https[id] = probeServer(tb, c.ptrs[id])
+		c.dirs[id] = tb.TempDir()
+		c.raft[id] = loopback.FreeAddr(tb)
+		if id <= c.static {
+			c.members[id] = c.raft[id]
+		}
+	}
+	tb.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, d := range c.dbs {
+			d.Close()
+		}
+	})
+	return c
+}
+
+// config is node id's configuration: a static member, or a joiner.
+func (c *servedCluster) config(id uint64) Config {
+	cfg := Config{DataDir: c.dirs[id], NodeID: id, RaftAddr: c.raft[id], Shards: c.shards,
+		InitialMembers: c.members, AdvertiseHTTP: c.https[id], DeadAfter: c.deadAfter}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})).With("node", id)
+	}
+	if id > c.static {
+		cfg.InitialMembers, cfg.Join = nil, true
+	}
+	return cfg
+}
+
+// open opens the nodes ids in parallel (on the data they have) and fails the test if one
+// does not open.
+func (c *servedCluster) open(ctx context.Context, ids ...uint64) {
+	c.tb.Helper()
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := Open(ctx, c.config(id))
+			if err != nil {
+				c.tb.Errorf("node %d: %v", id, err)
+				failed.Store(true)
+				return
+			}
+			c.mu.Lock()
+			c.dbs[id] = d
+			c.mu.Unlock()
+			c.ptrs[id].Store(d)
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		c.tb.FailNow()
+	}
+}
+
+// join asks node via to admit joiner id, then opens it.
+func (c *servedCluster) join(ctx context.Context, via, id uint64) {
+	c.tb.Helper()
+	if _, err := c.db(via).Join(ctx, JoinRequest{ID: id, RaftAddr: c.raft[id], HTTPAddr: c.https[id]}); err != nil {
+		c.tb.Fatalf("join node %d: %v", id, err)
+	}
+	c.open(ctx, id)
+}
+
+// close closes node id; its HTTP server then answers 503, as a node that is down.
+func (c *servedCluster) close(id uint64) {
+	c.tb.Helper()
+	c.ptrs[id].Store(nil)
+	c.mu.Lock()
+	d := c.dbs[id]
+	delete(c.dbs, id)
+	c.mu.Unlock()
+	if err := d.Close(); err != nil {
+		c.tb.Fatalf("close node %d: %v", id, err)
+	}
+}
+
+// db returns node id's open DB.
+func (c *servedCluster) db(id uint64) *DB {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dbs[id]
+}
+
+// ids returns 1..n.
+func ids(n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
+}
