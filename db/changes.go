@@ -59,6 +59,7 @@ func (d *DB) Subscribe(r SubscribeRequest) (*feed.Subscription, error) {
 	default:
 		return nil, fmt.Errorf("%w: from must be now, beginning, time or token, got %q", ErrInvalidArgument, r.From)
 	}
+	d.refreshHeads()
 	return feed.Subscribe(feedStore{d}, d.hub, spec)
 }
 

@@ -323,6 +323,7 @@ type (
 	peerHead struct {
 		Shard uint64 `json:"shard"`
 		After uint64 `json:"after"`
+		Now   bool   `json:"now,omitempty"` // answer at once, after a read barrier, without waiting for a move
 	}
 )
 
@@ -517,6 +518,13 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		if err := hosted(a.Shard); err != nil {
 			return nil, err
 		}
+		if a.Now {
+			// Everything committed before the call: a barrier first.
+			if err := d.barrier(ctx, a.Shard, Linearizable); err != nil {
+				return nil, err
+			}
+			return d.hub.Head(a.Shard), nil
+		}
 		return d.waitHead(ctx, a.Shard, a.After, peerHeadWait), nil
 	}
 	return nil, fmt.Errorf("%w: no peer operation %q", ErrInvalidArgument, op)
@@ -667,6 +675,30 @@ func (d *DB) followHead(ctx context.Context, shard uint64) {
 		backoff = 100 * time.Millisecond
 		d.hub.Advance(shard, head)
 	}
+}
+
+// refreshHeads brings the hub's heads of the shards this node holds no replica of up to
+// what the nodes holding them have applied now, so a subscription that starts "now", or a
+// page of events that ends at the heads, does not start or end behind them. A shard whose
+// head cannot be had keeps the followed one.
+func (d *DB) refreshHeads() {
+	var wg sync.WaitGroup
+	for s := uint64(1); s <= uint64(d.host.Shards()); s++ {
+		if d.local(s) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ReadTimeout)
+			defer cancel()
+			var head uint64
+			if err := d.peerCall(ctx, s, "head", peerHead{Shard: s, Now: true}, &head); err == nil {
+				d.hub.Advance(s, head)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // readRemote is the L3 read of one document's shard: get or history on a node that holds

@@ -182,7 +182,9 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		t.Fatalf("indexes: node 3 %+v, node 1 %+v", x3, x1)
 	}
 
-	// A change stream on node 3 sees what node 1 writes to a shard node 3 does not hold.
+	// A change stream on node 3 that starts now sees what node 1 writes to a shard node 3
+	// does not hold after it started, and nothing acknowledged before.
+	write(d1, ids[2][1], 1500)
 	sub, err := d3.Subscribe(SubscribeRequest{Collections: []string{"c"}, From: "now"})
 	if err != nil {
 		t.Fatal(err)
@@ -195,9 +197,13 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("change stream on node 3: %v", err)
 		}
-		if m.Kind == feed.KindEvent && m.Raw != nil && m.Raw.ID == ids[2][0] {
-			break
+		if m.Kind != feed.KindEvent || m.Raw == nil {
+			continue
 		}
+		if m.Raw.ID != ids[2][0] {
+			t.Fatalf("a change stream started after %s was written delivers %s", ids[2][1], m.Raw.ID)
+		}
+		break
 	}
 	// History from the beginning reads every event of every shard.
 	all, err := d3.Subscribe(SubscribeRequest{Collections: []string{"c"}, From: "beginning"})
@@ -205,7 +211,7 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := 0
-	for events < 82 {
+	for events < 83 {
 		m, err := all.Next(sctx)
 		if err != nil {
 			t.Fatalf("replay on node 3 after %d events: %v", events, err)
