@@ -46,6 +46,12 @@ const peerHeadWait = 5 * time.Second
 // peerCallTimeout bounds a peer call whose caller set no deadline (change-stream reads).
 const peerCallTimeout = 10 * time.Second
 
+// peerAttemptTimeout bounds the call of one node (but head's long poll): a node that
+// accepts the connection and never answers (paused, or overloaded) costs this much before
+// the next node is asked. A serving node answers a proposal attempt within four election
+// timeouts and a read barrier attempt within two.
+const peerAttemptTimeout = 4 * time.Second
+
 // ErrNotHosted is returned for an operation on a shard that neither this node nor any
 // node it could reach serves from a replica.
 var ErrNotHosted = errors.New("db: no reachable node holds a replica of the shard")
@@ -148,8 +154,8 @@ func newPeers(self uint64, reg prometheus.Registerer) *peers {
 }
 
 // order returns the nodes to ask for shard: the one that served it last, then the
-// shard's hosts (placed hosting) and placed voters, then every other active node (one may hold a non-voting
-// replica), never this node.
+// shard's hosts (placed hosting) and placed voters, then every other active node (one may
+// hold a non-voting replica), never this node.
 func (p *peers) order(st meta.State, shard uint64) []meta.Node {
 	var out []meta.Node
 	add := func(id uint64) {
@@ -200,7 +206,12 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 	var errs []error
 	for _, n := range d.peers.order(d.meta.State(), shard) {
 		start := time.Now()
-		err := d.peers.do(ctx, n, op, body, res)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if op != "head" {
+			actx, cancel = context.WithTimeout(ctx, peerAttemptTimeout)
+		}
+		err := d.peers.do(actx, n, op, body, res)
+		cancel()
 		d.peers.took.WithLabelValues(op).Observe(time.Since(start).Seconds())
 		if err == nil {
 			d.peers.mu.Lock()
