@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -129,15 +130,19 @@ type peers struct {
 	calls  *prometheus.CounterVec
 	took   *prometheus.HistogramVec
 	mu     sync.Mutex
-	last   map[uint64]uint64 // shard → the node that last served it
+	last   map[uint64]uint64    // shard → the node that last served it
+	failed map[uint64]time.Time // node → when a call of it last failed unanswered
 }
+
+// peerSuspectFor is how long a node that left a call unanswered is asked after the others.
+const peerSuspectFor = 10 * time.Second
 
 func newPeers(self uint64, reg prometheus.Registerer) *peers {
 	// Many requests of a node's clients may wait on one peer at once: keep their
 	// connections rather than open one per call.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	p := &peers{self: self, client: &http.Client{Transport: tr}, last: map[uint64]uint64{},
+	p := &peers{self: self, client: &http.Client{Transport: tr}, last: map[uint64]uint64{}, failed: map[uint64]time.Time{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_peer_calls_total",
 			Help: "Calls of other nodes for shards this node holds no replica of (the L3 tier), by operation and result (ok, error).",
@@ -155,20 +160,30 @@ func newPeers(self uint64, reg prometheus.Registerer) *peers {
 
 // order returns the nodes to ask for shard: the one that served it last, then the
 // shard's hosts (placed hosting) and placed voters, then every other active node (one may
-// hold a non-voting replica), never this node.
+// hold a non-voting replica), never this node; a node that recently left a call
+// unanswered or refused it comes after all of those.
 func (p *peers) order(st meta.State, shard uint64) []meta.Node {
-	var out []meta.Node
+	var out, suspect []meta.Node
+	p.mu.Lock()
+	last := p.last[shard]
+	failed := maps.Clone(p.failed)
+	p.mu.Unlock()
 	add := func(id uint64) {
-		if id == p.self || slices.ContainsFunc(out, func(n meta.Node) bool { return n.ID == id }) {
+		if id == p.self || slices.ContainsFunc(out, func(n meta.Node) bool { return n.ID == id }) ||
+			slices.ContainsFunc(suspect, func(n meta.Node) bool { return n.ID == id }) {
 			return
 		}
-		if n, ok := st.Node(id); ok && n.State != meta.Removed && n.HTTPAddr != "" {
+		n, ok := st.Node(id)
+		if !ok || n.State == meta.Removed || n.HTTPAddr == "" {
+			return
+		}
+		if t, bad := failed[id]; bad && time.Since(t) < peerSuspectFor {
+			suspect = append(suspect, n)
+		} else {
 			out = append(out, n)
 		}
 	}
-	p.mu.Lock()
-	last := p.last[shard]
-	p.mu.Unlock()
+
 	if last != 0 {
 		add(last)
 	}
@@ -181,7 +196,7 @@ func (p *peers) order(st meta.State, shard uint64) []meta.Node {
 	for _, n := range st.Nodes {
 		add(n.ID)
 	}
-	return out
+	return append(out, suspect...)
 }
 
 // peerCall runs op for shard on the first node that serves it: nodes that answer
@@ -216,11 +231,17 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 		if err == nil {
 			d.peers.mu.Lock()
 			d.peers.last[shard] = n.ID
+			delete(d.peers.failed, n.ID)
 			d.peers.mu.Unlock()
 			d.peers.calls.WithLabelValues(op, "ok").Inc()
 			return nil
 		}
 		d.peers.calls.WithLabelValues(op, "error").Inc()
+		if (errors.Is(err, errPeerLost) || errors.Is(err, errPeerUnreachable)) && ctx.Err() == nil {
+			d.peers.mu.Lock()
+			d.peers.failed[n.ID] = time.Now()
+			d.peers.mu.Unlock()
+		}
 		skip := errors.Is(err, ErrNotHosted) || errors.Is(err, ErrUnavailable) || errors.Is(err, errPeerUnreachable) ||
 			reads && errors.Is(err, errPeerLost)
 		if !skip {
