@@ -359,6 +359,17 @@ type (
 	}
 )
 
+func (a *peerPropose) shardOf() uint64   { return a.Shard }
+func (a *peerRead) shardOf() uint64      { return a.Shard }
+func (a *peerQuery) shardOf() uint64     { return a.Shard }
+func (a *peerShard) shardOf() uint64     { return a.Shard }
+func (a *peerIndexes) shardOf() uint64   { return a.Shard }
+func (a *peerEvents) shardOf() uint64    { return a.Shard }
+func (a *peerBody) shardOf() uint64      { return a.Shard }
+func (a *peerHead) shardOf() uint64      { return a.Shard }
+func (a *peerChange) shardOf() uint64    { return a.Shard }
+func (a *peerConflicts) shardOf() uint64 { return a.Shard }
+
 // ServePeer serves one peer-protocol call from this node's replicas and returns the
 // answer's envelope. The gateway passes bodies through; this is the protocol's server
 // side.
@@ -377,13 +388,13 @@ func (d *DB) ServePeer(ctx context.Context, op string, body []byte) []byte {
 }
 
 func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error) {
-	decode := func(v any) error {
-		if err := json.Unmarshal(body, v); err != nil {
+	// load decodes the call's arguments into a and checks that this node holds a
+	// replica of their shard.
+	load := func(a interface{ shardOf() uint64 }) error {
+		if err := json.Unmarshal(body, a); err != nil {
 			return fmt.Errorf("%w: peer call %s: %v", ErrInvalidArgument, op, err)
 		}
-		return nil
-	}
-	hosted := func(shard uint64) error {
+		shard := a.shardOf()
 		if shard < 1 || shard > uint64(d.host.Shards()) {
 			return fmt.Errorf("%w: shard %d", ErrInvalidArgument, shard)
 		}
@@ -395,10 +406,7 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 	switch op {
 	case "propose":
 		var a peerPropose
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
@@ -406,10 +414,7 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.host.Propose(ctx, a.Shard, a.Cmd)
 	case "get", "history":
 		var a peerRead
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if op == "get" {
@@ -418,20 +423,14 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.History(ctx, a.Collection, a.ID, a.Consistency)
 	case "clock":
 		var a peerRead
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		clock, sibs, err := d.DocClock(ctx, a.Collection, a.ID, a.Consistency)
 		return toPeerConflict("", clock, sibs), err
 	case "policy":
 		var a peerRead
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if err := d.barrier(ctx, a.Shard, Linearizable); err != nil {
@@ -440,10 +439,7 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.mat.Policy(a.Shard, a.Collection)
 	case "conflicts":
 		var a peerConflicts
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		cs, err := d.shardConflicts(ctx, a.Shard, a.Collection, a.Limit, a.Consistency)
@@ -454,19 +450,13 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return out, err
 	case "query":
 		var a peerQuery
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		return d.servePart(ctx, a)
 	case "counts":
 		var a peerShard
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if err := d.barrier(ctx, a.Shard, a.Consistency); err != nil {
@@ -475,10 +465,7 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.store.Counts(a.Shard)
 	case "indexes":
 		var a peerIndexes
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if err := d.barrier(ctx, a.Shard, a.Consistency); err != nil {
@@ -487,29 +474,20 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.shardIndexes(a.Shard, a.Collection)
 	case "events":
 		var a peerEvents
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		return d.events(ctx, a.Shard, a.From, min(a.Max, 1000))
 	case "body":
 		var a peerBody
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		b, ok, err := feedStore{d}.Body(a.Shard, a.Collection, a.ID, a.Version)
 		return peerBodyResult{Body: b, OK: ok}, err
 	case "membership", "leader":
 		var a peerShard
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if op == "leader" {
@@ -521,10 +499,7 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return d.host.Membership(ctx, a.Shard)
 	case "status":
 		var a peerShard
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		for _, sh := range d.host.Status(ctx).Shards {
@@ -535,19 +510,13 @@ func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error)
 		return nil, fmt.Errorf("%w: shard %d", log.ErrNotHosted, a.Shard)
 	case "change":
 		var a peerChange
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		return nil, d.serveChange(ctx, a)
 	case "head":
 		var a peerHead
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if err := hosted(a.Shard); err != nil {
+		if err := load(&a); err != nil {
 			return nil, err
 		}
 		if a.Now {

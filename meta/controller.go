@@ -622,12 +622,7 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 	if st.Placed() {
 		return c.balanceHosts(ctx, st, members, dead)
 	}
-	slots := map[uint64]int{}
-	for _, n := range st.Nodes {
-		if n.State == Active && !dead[n.ID] {
-			slots[n.ID] = 0
-		}
-	}
+	slots := liveSlots(st, dead)
 	if len(slots) < 2 {
 		return false
 	}
@@ -678,6 +673,17 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 	return false
 }
 
+// liveSlots returns a zero count for every active node that is not dead.
+func liveSlots(st State, dead map[uint64]bool) map[uint64]int {
+	slots := map[uint64]int{}
+	for _, n := range st.Nodes {
+		if n.State == Active && !dead[n.ID] {
+			slots[n.ID] = 0
+		}
+	}
+	return slots
+}
+
 // balanceHosts, in placed hosting, moves one data-shard replica from the active node
 // holding the most to the one holding the fewest, when they differ by two or more: it
 // places the shard on the second, whose new replica catches up and is promoted, and the
@@ -685,12 +691,7 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 // has settled (its voters are its hosts, and no replica is moving), so one move finishes
 // before the next starts.
 func (c *Controller) balanceHosts(ctx context.Context, st State, members map[uint64]log.Membership, dead map[uint64]bool) bool {
-	slots := map[uint64]int{}
-	for _, n := range st.Nodes {
-		if n.State == Active && !dead[n.ID] {
-			slots[n.ID] = 0
-		}
-	}
+	slots := liveSlots(st, dead)
 	if len(slots) < 2 {
 		return false
 	}

@@ -97,10 +97,10 @@ type candidate struct {
 	present []bool
 }
 
-// Run runs q on every shard in parallel and merges the shards' results.
-func Run(ctx context.Context, q *Query, src Source) (*Result, error) {
+// order returns the paths of q's sort fields and the order of its results.
+func order(q *Query) ([][]string, func(a, b *candidate) bool, error) {
 	if q.Limit <= 0 {
-		return nil, fmt.Errorf("%w: limit must be positive", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: limit must be positive", ErrInvalid)
 	}
 	sortPaths := make([][]string, len(q.Sort))
 	for i, s := range q.Sort {
@@ -108,6 +108,15 @@ func Run(ctx context.Context, q *Query, src Source) (*Result, error) {
 	}
 	less := func(a, b *candidate) bool {
 		return compareKeys(q.Sort, a.values, a.present, a.hit.ID, b.values, b.present, b.hit.ID) < 0
+	}
+	return sortPaths, less, nil
+}
+
+// Run runs q on every shard in parallel and merges the shards' results.
+func Run(ctx context.Context, q *Query, src Source) (*Result, error) {
+	sortPaths, less, err := order(q)
+	if err != nil {
+		return nil, err
 	}
 
 	type shardOut struct {
@@ -191,15 +200,9 @@ type PartSource interface {
 
 // RunPart runs q on one shard of src and returns the shard's part (q.Shards is not used).
 func RunPart(ctx context.Context, q *Query, src Source, shard uint64) (*Part, error) {
-	if q.Limit <= 0 {
-		return nil, fmt.Errorf("%w: limit must be positive", ErrInvalid)
-	}
-	sortPaths := make([][]string, len(q.Sort))
-	for i, s := range q.Sort {
-		sortPaths[i] = SplitPath(s.Field)
-	}
-	less := func(a, b *candidate) bool {
-		return compareKeys(q.Sort, a.values, a.present, a.hit.ID, b.values, b.present, b.hit.ID) < 0
+	sortPaths, less, err := order(q)
+	if err != nil {
+		return nil, err
 	}
 	cands, count, ex, err := runShard(ctx, q, src, shard, sortPaths, less)
 	if err != nil {
