@@ -31,6 +31,24 @@ func (h *Host) hosting(shard uint64) (*replica, error) {
 	return r, nil
 }
 
+// placing takes the placement lock for a Drop or Adopt (what) of data shard and returns
+// its replica and the unlock.
+func (h *Host) placing(shard uint64, what string) (*replica, func(), error) {
+	if shard == MetaShard {
+		return nil, nil, fmt.Errorf("log: the meta shard cannot be %s", what)
+	}
+	rep, ok := h.shards[shard]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %d", ErrUnknownShard, shard)
+	}
+	h.placeMu.Lock()
+	if h.isClosed() {
+		h.placeMu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	return rep, h.placeMu.Unlock, nil
+}
+
 // Runs reports whether this node runs a replica of shard (a data shard it has not
 // dropped, or the meta shard), admitted by the shard or not yet (see Hosts).
 func (h *Host) Runs(shard uint64) bool {
@@ -78,18 +96,11 @@ func (h *Host) Hosted() []uint64 {
 // shard already dropped: call Drop again (or restart) to finish. Dropping a dropped shard
 // finishes what is left and is otherwise a no-op.
 func (h *Host) Drop(ctx context.Context, shard uint64) error {
-	if shard == MetaShard {
-		return fmt.Errorf("log: the meta shard cannot be dropped")
+	rep, unlock, err := h.placing(shard, "dropped")
+	if err != nil {
+		return err
 	}
-	rep, ok := h.shards[shard]
-	if !ok {
-		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
-	}
-	h.placeMu.Lock()
-	defer h.placeMu.Unlock()
-	if h.isClosed() {
-		return ErrClosed
-	}
+	defer unlock()
 	rid := rep.id.Load()
 	recs, err := h.loadReplicaRecords()
 	if err != nil {
@@ -128,18 +139,11 @@ func (h *Host) Drop(ctx context.Context, shard uint64) error {
 // start fails the record goes back to dropped. Adopting the replica the node runs
 // already is a no-op.
 func (h *Host) Adopt(ctx context.Context, shard, rid uint64) error {
-	if shard == MetaShard {
-		return fmt.Errorf("log: the meta shard cannot be adopted")
+	rep, unlock, err := h.placing(shard, "adopted")
+	if err != nil {
+		return err
 	}
-	rep, ok := h.shards[shard]
-	if !ok {
-		return fmt.Errorf("%w: %d", ErrUnknownShard, shard)
-	}
-	h.placeMu.Lock()
-	defer h.placeMu.Unlock()
-	if h.isClosed() {
-		return ErrClosed
-	}
+	defer unlock()
 	old := rep.id.Load()
 	if !rep.dropped.Load() {
 		if old == rid {

@@ -643,15 +643,7 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 			}
 		}
 	}
-	var most, least uint64
-	for _, node := range slices.Sorted(maps.Keys(slots)) {
-		if most == 0 || slots[node] > slots[most] {
-			most = node
-		}
-		if least == 0 || slots[node] < slots[least] {
-			least = node
-		}
-	}
+	most, least := extremes(slots)
 	if slots[most]-slots[least] < 2 {
 		return false
 	}
@@ -671,6 +663,20 @@ func (c *Controller) balanceVotes(ctx context.Context, st State, members map[uin
 		return c.change(ctx, "move_vote", shard, least, func() error { return c.cfg.Host.Promote(ctx, shard, rid, n.RaftAddr) })
 	}
 	return false
+}
+
+// extremes returns the nodes with the largest and the smallest count, the lowest id first
+// among equals.
+func extremes(slots map[uint64]int) (most, least uint64) {
+	for _, node := range slices.Sorted(maps.Keys(slots)) {
+		if most == 0 || slots[node] > slots[most] {
+			most = node
+		}
+		if least == 0 || slots[node] < slots[least] {
+			least = node
+		}
+	}
+	return most, least
 }
 
 // liveSlots returns a zero count for every active node that is not dead.
@@ -715,15 +721,7 @@ func (c *Controller) balanceHosts(ctx context.Context, st State, members map[uin
 			}
 		}
 	}
-	var most, least uint64
-	for _, node := range slices.Sorted(maps.Keys(slots)) {
-		if most == 0 || slots[node] > slots[most] {
-			most = node
-		}
-		if least == 0 || slots[node] < slots[least] {
-			least = node
-		}
-	}
+	most, least := extremes(slots)
 	if slots[most]-slots[least] < 2 {
 		return false
 	}
