@@ -23,12 +23,20 @@ package main
 // shows are left out too (pruneUnapplied says why that is sound).
 //
 // On a failure the HTML timeline of the failing partition (porcupine's visualization, with
-// the faults marked) is written to the test's directory, which is kept, and its path reported.
+// the faults marked) and the whole history as text (history.txt: every operation with the
+// nodes it went to, and the faults, in order of their start) are written to the test's
+// directory, which is kept, and their paths reported.
+//
+// TestLinearizabilityPlaced runs the same check (runLinearizability) on four nodes in
+// placed hosting, where about a quarter of the operations go through a node holding no
+// replica of the document's shard.
 //
 // Run longer: go test ./cmd/aerolith -run TestLinearizability -v -timeout 30m -lin.cycles=30
+//             go test ./cmd/aerolith -run TestLinearizabilityPlaced -v -timeout 30m -lin.placedcycles=30
 // Reproduce:  ... -lin.seed=N (the seed is logged; thread scheduling still varies).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,9 +60,10 @@ import (
 
 var (
 	linCycles       = flag.Int("lin.cycles", 4, "fault cycles (a kill and a pause each) of TestLinearizability")
-	linSeed         = flag.Uint64("lin.seed", 0, "seed of TestLinearizability (default from the clock)")
-	linCheckTimeout = flag.Duration("lin.check-timeout", 2*time.Minute, "bound on porcupine's check in TestLinearizability")
-	linConsistency  = flag.String("lin.consistency", "", "consistency of TestLinearizability's reads; \"local\" (stale reads on a lagging replica) shows the check failing")
+	linSeed         = flag.Uint64("lin.seed", 0, "seed of TestLinearizability and TestLinearizabilityPlaced (default from the clock)")
+	linCheckTimeout = flag.Duration("lin.check-timeout", 2*time.Minute, "bound on porcupine's check in TestLinearizability and TestLinearizabilityPlaced")
+	linPlacedCycles = flag.Int("lin.placedcycles", 4, "fault cycles of TestLinearizabilityPlaced (4 take about 45 s on 2 cores)")
+	linConsistency  = flag.String("lin.consistency", "", "consistency of the reads of TestLinearizability and TestLinearizabilityPlaced; \"local\" (stale reads on a lagging replica) shows the check failing")
 )
 
 const (
@@ -82,8 +91,10 @@ type linRun struct {
 	mu     sync.Mutex
 	ops    []porcupine.Operation
 	faults []porcupine.Annotation
-	// Counts for the summary.
+	// Counts for the summary; remote*: operations through a node holding no replica of
+	// the document's shard (placed hosting).
 	reads, readsFailed, writes, casRefused, unknown, refused int
+	remoteReads, remoteWrites, remoteUnknown                 int
 
 	answers map[string]int // answers other than 2xx and 404, by request and kind
 }
@@ -92,21 +103,51 @@ func TestLinearizability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("linearizability test: builds the binary and runs three nodes; skipped with -short")
 	}
-	cycles, seed := *linCycles, *linSeed
+	runLinearizability(t, linConfig{nodes: clusterNodes, stream: 0x11, cycles: *linCycles, cyclesFlag: "-lin.cycles"})
+}
+
+// TestLinearizabilityPlaced is the same check on four nodes in placed hosting
+// (clusterHarness.enterPlaced): each data shard on three of them, so about a quarter of
+// the operations reach a node holding no replica of the document's shard, which serves a
+// read by a call to a node that does (ReadIndex there) and a write by a proposal sent to
+// one (the peer protocol). Their metadata in the timeline and history names such a node
+// with "no replica of shard N", and the summary counts them.
+func TestLinearizabilityPlaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("placed-hosting linearizability test: builds the binary and runs four nodes; skipped with -short")
+	}
+	runLinearizability(t, linConfig{nodes: placedNodes, stream: 0x12, cycles: *linPlacedCycles, cyclesFlag: "-lin.placedcycles",
+		setup: (*clusterHarness).enterPlaced})
+}
+
+// linConfig is what sets the runs of the linearizability check apart.
+type linConfig struct {
+	nodes      int
+	stream     uint64 // tells the runs' random streams apart under one seed
+	cycles     int
+	cyclesFlag string // the flag that sets cycles, for the log
+	// setup, when set, runs once every node is ready, before the clients start.
+	setup func(h *clusterHarness)
+}
+
+// runLinearizability runs the check of TestLinearizability on a cluster of cfg.nodes
+// nodes: the clients and the fault cycles, the final reads, porcupine.
+func runLinearizability(t *testing.T, cfg linConfig) {
+	cycles, seed := cfg.cycles, *linSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("linearizability test: %d cycles, seed %d (rerun with -lin.seed=%d)", cycles, seed, seed)
+	t.Logf("%s: %d nodes, %d cycles (%s), seed %d (rerun with -lin.seed=%d)", t.Name(), cfg.nodes, cycles, cfg.cyclesFlag, seed, seed)
 	began := time.Now()
 
-	// Not t.TempDir: a failing run keeps its node logs, data and timeline.
+	// Not t.TempDir: a failing run keeps its node logs, data, timeline and history.
 	dir, err := os.MkdirTemp("", "aerolith-lin-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("kept %s (node logs, data directories, timeline)", dir)
+			t.Logf("kept %s (node logs, data directories, timeline, history)", dir)
 			return
 		}
 		os.RemoveAll(dir)
@@ -114,7 +155,8 @@ func TestLinearizability(t *testing.T) {
 
 	h := &clusterHarness{
 		crashHarness: &crashHarness{t: t, bin: buildBinary(t, dir)},
-		rng:          rand.New(rand.NewPCG(seed, 0x11)),
+		size:         cfg.nodes,
+		rng:          rand.New(rand.NewPCG(seed, cfg.stream)),
 		hc:           &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableCompression: true}},
 	}
 	h.crashHarness.hc = h.hc
@@ -132,6 +174,9 @@ func TestLinearizability(t *testing.T) {
 	}
 	for _, n := range h.nodes {
 		h.waitReady(n)
+	}
+	if cfg.setup != nil {
+		cfg.setup(h)
 	}
 
 	r.epoch = time.Now()
@@ -180,19 +225,27 @@ func TestLinearizability(t *testing.T) {
 	h.waitFor(500 * time.Millisecond)
 	stop()
 	r.finalReads()
+	if h.placed {
+		r.checkHostsKept()
+	}
 
 	ops := r.history()
 	ops, notApplied := pruneUnapplied(ops, r.appliedValues())
 	checkStart := time.Now()
 	res, path := checkLinearizable(t, ops, r.faults, dir, *linCheckTimeout)
 	checkTime := time.Since(checkStart)
-	t.Logf("linearizability test: %d cycles in %s, seed %d; checked %d operations (%d reads, %d writes of which %d indeterminate, %d conditional writes refused) over %d documents in %s: %s; "+
+	t.Logf("%s: %d cycles in %s, seed %d; checked %d operations (%d reads, %d writes of which %d indeterminate, %d conditional writes refused) over %d documents in %s: %s; "+
 		"left out %d failed reads, %d writes refused as unavailable and %d indeterminate writes no history shows",
-		cycles, time.Since(began).Round(time.Second), seed, len(ops), r.reads, r.writes-notApplied, r.unknown-notApplied, r.casRefused, len(r.keys), checkTime.Round(time.Millisecond), res,
+		t.Name(), cycles, time.Since(began).Round(time.Second), seed, len(ops), r.reads, r.writes-notApplied, r.unknown-notApplied, r.casRefused, len(r.keys), checkTime.Round(time.Millisecond), res,
 		r.readsFailed, r.refused, notApplied)
+	if h.placed {
+		t.Logf("through a node holding no replica of the document's shard: %d of %d reads, %d of %d writes (%d of the %d indeterminate; a write counts when any of its attempts went to such a node), before leaving out any",
+			r.remoteReads, r.reads, r.remoteWrites, r.writes, r.remoteUnknown, r.unknown)
+	}
 	t.Logf("requests not answered 2xx or 404: %s", r.answerSummary())
 	if res != porcupine.Ok {
-		t.Errorf("history is not linearizable (porcupine: %s); timeline: %s", res, path)
+		hist := r.writeHistory(dir)
+		t.Errorf("history is not linearizable (porcupine: %s); timeline: %s; history: %s", res, path, hist)
 	}
 }
 
@@ -220,6 +273,22 @@ func (r *linRun) fault(tag, what string, at int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.faults = append(r.faults, porcupine.Annotation{Tag: "faults", Start: at, End: r.now(), Description: tag, Details: what})
+}
+
+// holds reports whether node n holds a replica of key's shard: always in hosting all, and
+// in placed hosting when n is one of the shard's hosts as they were when the clients started.
+func (r *linRun) holds(n *clusterNode, key string) bool {
+	hosts, ok := r.hosts[log.ShardOf(linCollection, key, crashShards)]
+	return !ok || slices.Contains(hosts, uint64(n.id))
+}
+
+// via names node n in an operation's metadata, and says so when it holds no replica of
+// key's shard (it served the request through a node that does).
+func (r *linRun) via(n *clusterNode, key string) string {
+	if r.holds(n, key) {
+		return fmt.Sprintf("node %d", n.id)
+	}
+	return fmt.Sprintf("node %d (no replica of shard %d)", n.id, log.ShardOf(linCollection, key, crashShards))
 }
 
 // pick returns a random node that is up.
@@ -311,9 +380,12 @@ func (r *linRun) read(id int, n *clusterNode, key string) (regOutput, bool) {
 		r.t.Errorf("GET %s on node %d: unexpected answer HTTP %d: %s", key, n.id, a.status, a.body)
 		return out, false
 	}
-	r.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: fmt.Sprintf("node %d", n.id)})
+	r.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: r.via(n, key)})
 	r.mu.Lock()
 	r.reads++
+	if !r.holds(n, key) {
+		r.remoteReads++
+	}
 	r.mu.Unlock()
 	return out, true
 }
@@ -333,6 +405,7 @@ func (r *linRun) write(id int, rng *rand.Rand, in regInput) (regOutput, bool) {
 	}
 	call := r.now()
 	unknown := false // some attempt may have applied
+	remote := false  // some attempt went to a node holding no replica of the shard
 	var notes []string
 	var out regOutput
 	answered := false
@@ -344,15 +417,16 @@ func (r *linRun) write(id int, rng *rand.Rand, in regInput) (regOutput, bool) {
 send:
 	for attempt := 1; attempt <= attempts; attempt++ {
 		n := r.pick(rng)
+		remote = remote || !r.holds(n, in.key)
 		a, err := callAt(r.clients, n.base, http.MethodPut, docPath(linCollection, in.key), hdr, body)
 		r.tally("PUT", a, err)
 		if err != nil {
 			// Even a refused dial is no proof the request was never received: net/http
 			// replays a request with an Idempotency-Key when its kept-alive connection dies.
 			unknown = true
-			notes = append(notes, fmt.Sprintf("node %d: no answer", n.id))
+			notes = append(notes, r.via(n, in.key)+": no answer")
 		} else {
-			notes = append(notes, fmt.Sprintf("node %d: HTTP %d", n.id, a.status))
+			notes = append(notes, fmt.Sprintf("%s: HTTP %d", r.via(n, in.key), a.status))
 			switch code := a.errorCode(); {
 			case a.status == http.StatusOK || a.status == http.StatusCreated:
 				var w writeResult
@@ -410,6 +484,12 @@ send:
 	r.writes++
 	if out.unknown {
 		r.unknown++
+	}
+	if remote {
+		r.remoteWrites++
+		if out.unknown {
+			r.remoteUnknown++
+		}
 	}
 	if out.refused {
 		r.casRefused++
@@ -528,6 +608,60 @@ func pruneUnapplied(ops []porcupine.Operation, applied map[string]map[string]boo
 		kept = append(kept, op)
 	}
 	return kept, len(ops) - len(kept)
+}
+
+// checkHostsKept logs when a data shard's hosts at the end differ from those the
+// clients started with: the counts of operations through non-holders are then off (the
+// check itself does not depend on them).
+func (r *linRun) checkHostsKept() {
+	st, err := r.status(r.nodes[0])
+	if err != nil {
+		r.t.Logf("hosts at the end: %v", err)
+		return
+	}
+	for _, s := range st.Shards {
+		if !s.Meta && !slices.Equal(s.Hosts, r.hosts[s.Shard]) {
+			r.t.Logf("shard %d: hosts %v at the end, %v when the clients started; the counts through non-holders are approximate", s.Shard, s.Hosts, r.hosts[s.Shard])
+		}
+	}
+}
+
+// writeHistory writes every recorded operation (before pruneUnapplied) and fault to
+// dir/history.txt, one a line in the order of their start, and returns its path: easier
+// to search than the timeline. Times are in milliseconds since the clients started.
+func (r *linRun) writeHistory(dir string) string {
+	type line struct {
+		at   int64
+		text string
+	}
+	ms := func(ns int64) string {
+		if ns == regUnknownReturn {
+			return "never"
+		}
+		return fmt.Sprintf("%.3f", float64(ns)/1e6)
+	}
+	var lines []line
+	for _, op := range r.history() {
+		lines = append(lines, line{op.Call, fmt.Sprintf("%s..%s client %d: %s [%v]",
+			ms(op.Call), ms(op.Return), op.ClientId, regModel.DescribeOperation(op.Input, op.Output), op.Metadata)})
+	}
+	r.mu.Lock()
+	for _, f := range r.faults {
+		lines = append(lines, line{f.Start, fmt.Sprintf("%s..%s fault: %s", ms(f.Start), ms(f.End), f.Details)})
+	}
+	r.mu.Unlock()
+	slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(a.at, b.at) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "# hosts of each data shard (placed hosting; empty: every node): %v\n", r.hosts)
+	for _, l := range lines {
+		b.WriteString(l.text + "\n")
+	}
+	path := filepath.Join(dir, "history.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		r.t.Errorf("write the history: %v", err)
+		return ""
+	}
+	return path
 }
 
 // history returns the recorded operations.

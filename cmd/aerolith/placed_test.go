@@ -52,20 +52,7 @@ func TestClusterPlacedFaults(t *testing.T) {
 		h.waitReady(n)
 	}
 
-	at := time.Now()
-	if a, err := callAt(h.hc, h.nodes[h.rng.IntN(len(h.nodes))].base, http.MethodPut, "/v1/cluster/hosting", nil,
-		[]byte(`{"hosting":"placed"}`)); err != nil || a.status != http.StatusOK {
-		t.Fatalf("PUT /v1/cluster/hosting placed: %v HTTP %d %s", err, a.status, a.body)
-	}
-	st := h.awaitPlaced(90 * time.Second)
-	h.placed = true
-	h.hosts = map[uint64][]uint64{}
-	for _, s := range st.Shards {
-		if !s.Meta {
-			h.hosts[s.Shard] = s.Hosts
-		}
-	}
-	t.Logf("placed hosting in force %s after the PUT: hosts %v", time.Since(at).Round(time.Millisecond), h.hosts)
+	h.enterPlaced()
 	h.checkStatus(false)
 
 	r := h.runFaults(cycles, seed, began, "-cluster.placedcycles")
@@ -85,6 +72,26 @@ func TestClusterPlacedFaults(t *testing.T) {
 		cycles, r.kills, r.leaderKills, r.pauses, time.Since(began).Round(time.Second), seed,
 		len(h.writes), h.acked, h.forwarded.Load(), h.refused, h.indeterminate, h.applied, h.absent, h.keysVerified, h.resent)
 	r.logGaps(t)
+}
+
+// enterPlaced switches the started cluster to placed hosting (PUT /v1/cluster/hosting on
+// a random node), waits until it is in force (awaitPlaced) and records each data shard's
+// hosts in h.hosts.
+func (h *clusterHarness) enterPlaced() {
+	at := time.Now()
+	if a, err := callAt(h.hc, h.nodes[h.rng.IntN(len(h.nodes))].base, http.MethodPut, "/v1/cluster/hosting", nil,
+		[]byte(`{"hosting":"placed"}`)); err != nil || a.status != http.StatusOK {
+		h.t.Fatalf("PUT /v1/cluster/hosting placed: %v HTTP %d %s", err, a.status, a.body)
+	}
+	st := h.awaitPlaced(90 * time.Second)
+	h.placed = true
+	h.hosts = map[uint64][]uint64{}
+	for _, s := range st.Shards {
+		if !s.Meta {
+			h.hosts[s.Shard] = s.Hosts
+		}
+	}
+	h.t.Logf("placed hosting in force %s after the PUT: hosts %v", time.Since(at).Round(time.Millisecond), h.hosts)
 }
 
 // awaitPlaced polls GET /v1/cluster on a random node until it shows placed hosting in
