@@ -12,6 +12,7 @@ import (
 
 	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
+	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
 )
 
@@ -249,13 +250,16 @@ func must[T any](v T, err error) T {
 // non-voting, caught up, promoted, the old replica removed and its data dropped) until
 // each node holds three of the four shards. Writes go on through every node meanwhile;
 // afterwards every node, including the new one, reads every document, and each shard's
-// replicas have equal state digests.
+// replicas have equal state digests. Then: back to every node holding every shard and to
+// placed again; a node lost for longer than DeadAfter has its shards placed on the
+// others; a fifth node joins and gets its share; a decommissioned node's shards move
+// away before it is removed.
 func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four raft nodes")
 	}
 	const shards = 4
-	c := newServedCluster(t, 3, 1, shards)
+	c := newServedCluster(t, 3, 2, shards)
 	c.deadAfter = 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -439,5 +443,20 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	check(live, written.Load()+20)
+
+	// A fifth node joins and takes its share; node 4 is decommissioned: its shards move to
+	// the others before it is removed.
+	c.join(ctx, 1, 5)
+	live = []uint64{1, 3, 4, 5}
+	await("replicas spread over the new node", placedOn(live, 3))
+	if _, err := dbs[1].Decommission(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	live = []uint64{1, 3, 5}
+	await("node 4 decommissioned, its shards moved", func() bool {
+		n, _ := dbs[1].meta.State().Node(4)
+		return n.State == meta.Removed && placedOn(live, 4)()
+	})
 	check(live, written.Load()+20)
 }
