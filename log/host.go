@@ -222,7 +222,7 @@ func Open(cfg Config) (*Host, error) {
 			rc.IsNonVoting = rec.Joined || (!known && cfg.Join)
 			return startReplica(nil, false, rc)
 		case rc.ReplicaID != cfg.NodeID || cfg.Join || rec.Joined:
-			recs[shard] = replicaRecord{ID: rc.ReplicaID, Joined: true}
+			recs[shard] = replicaRecord{ID: rc.ReplicaID, Joined: true, Fresh: rec.Fresh}
 			if err := h.saveReplicaRecords(recs); err != nil {
 				return err
 			}
@@ -266,7 +266,11 @@ func Open(cfg Config) (*Host, error) {
 		// keeps what the node's earlier replica applied (see adapter.fresh). An adopted
 		// replica whose start a crash interrupted counts as fresh too, which changes
 		// nothing: its state machine is empty (Adopt checks), so there is nothing to skip.
-		fresh := rid != cfg.NodeID && !nh.HasNodeInfo(shard, rid)
+		// A rejoined replica stays fresh at every start (the record says so): raft may
+		// hold its bootstrap record and no entry yet, and then the state's index must not
+		// reach raft. Passing over the state costs a replay of the replica's raft log (or
+		// a recovery from its last snapshot) at start.
+		fresh := rid != cfg.NodeID && (!nh.HasNodeInfo(shard, rid) || recs[shard].Fresh)
 		err := start(shard, h.replicaConfig(shard, rid), func(ms map[uint64]dragonboat.Target, join bool, rc config.Config) error {
 			return nh.StartOnDiskReplica(ms, join, h.createFunc(shard, rep, fresh), rc)
 		})

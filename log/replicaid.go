@@ -45,6 +45,11 @@ type replicaRecord struct {
 	Joined bool   `json:"joined,omitempty"`
 	// Dropped: this node holds no replica of the shard (Drop); ID is the one it dropped.
 	Dropped bool `json:"dropped,omitempty"`
+	// Fresh: the replica rejoined (Rejoin) with the state an earlier replica of this node
+	// applied, so every start passes over that state (adapter.fresh). Raft records a new
+	// replica before it has any entry: a restart that reported the state's index would
+	// make raft take the replica for a new one at a non-zero index and stop the process.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 func (h *Host) loadReplicaRecords() (map[uint64]replicaRecord, error) {
@@ -151,7 +156,7 @@ func (h *Host) Rejoin(ctx context.Context, shard, rid uint64) error {
 	if err != nil {
 		return fmt.Errorf("log: shard %d: rejoin: %w", shard, err)
 	}
-	recs[shard] = replicaRecord{ID: rid, Joined: true}
+	recs[shard] = replicaRecord{ID: rid, Joined: true, Fresh: true}
 	if err := h.saveReplicaRecords(recs); err != nil {
 		return fmt.Errorf("log: shard %d: rejoin: %w", shard, err)
 	}
