@@ -45,15 +45,15 @@ func (d *DB) followReplicas(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		st := d.meta.State()
 		for shard := uint64(1); shard <= uint64(d.host.Shards()); shard++ {
+			st := d.meta.State() // anew for each shard: a drop takes a while
 			want, have := st.ReplicaOf(shard, d.cfg.NodeID), d.host.ReplicaOf(shard)
 			switch {
 			case !st.Holds(shard, d.cfg.NodeID):
 				// Placed outside the shard: once the shard removed this node's replica
-				// (and so unloaded it; a replica that joined and was never admitted
-				// counts too), its data goes.
-				if have != 0 && !d.host.Hosts(shard) {
+				// (a replica that joined and was never admitted counts too), its data
+				// goes.
+				if have != 0 && d.removedFrom(ctx, shard, have) {
 					d.dropShard(ctx, shard)
 				}
 				d.recordNextReplica(ctx, st, shard)
@@ -96,6 +96,24 @@ func (d *DB) dropShard(ctx context.Context, shard uint64) {
 		return
 	}
 	d.cfg.Logger.Info("shard placed elsewhere: replica and data dropped", "shard", shard)
+}
+
+// removedFrom reports whether replica rid of this node is not a member of shard, as a node
+// that holds the shard sees it (false when none answers). A replica the shard removed
+// unloads once it applies its removal, but raft does not promise it ever does (the leader
+// stops sending to it), so its own view is not enough.
+func (d *DB) removedFrom(ctx context.Context, shard, rid uint64) bool {
+	// A replica not admitted yet may be one the controller is adding just now (this
+	// node's meta state may not show the shard placed here yet): ask in every case.
+	var m log.Membership
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.ReadTimeout)
+	defer cancel()
+	if err := d.peerCall(pctx, shard, "membership", peerShard{Shard: shard}, &m); err != nil {
+		return false
+	}
+	_, voter := m.Voters[rid]
+	_, nonVoting := m.NonVoting[rid]
+	return !voter && !nonVoting
 }
 
 // recordNextReplica records in the meta state, once this node dropped its replica of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -364,7 +365,18 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		for !ok() {
 			select {
 			case <-ctx.Done():
-				t.Fatalf("%s: not reached; meta %+v", what, dbs[1].meta.State())
+				var nodes []string
+				for _, id := range ids(5) {
+					if d := c.db(id); d != nil {
+						var held []string
+						for s := uint64(1); s <= shards; s++ {
+							held = append(held, fmt.Sprintf("%d:local=%v,admitted=%v,replica=%d", s, d.local(s), d.host.Hosts(s), d.host.ReplicaOf(s)))
+						}
+						nodes = append(nodes, fmt.Sprintf("node %d %v", id, held))
+					}
+				}
+				t.Fatalf("%s: not reached; meta %+v; %s; cluster %+v", what, dbs[1].meta.State(), strings.Join(nodes, "; "),
+					dbs[1].Cluster(context.Background()).Shards)
 			case <-tick.C:
 			}
 		}

@@ -304,6 +304,23 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	// replica was removed from the shard (its vote moved away) comes back under the next
 	// generation of its id, recorded in the meta state first so that it restarts its
 	// replica under that id.
+	// A non-voting replica under an older id than the one the meta state records for its
+	// node runs nowhere: the node dropped it (perhaps before it was added) and moved on to
+	// the recorded id. It goes, so that the recorded one can be added.
+	if shard != log.MetaShard {
+		for id := range m.NonVoting {
+			node := log.NodeOf(id)
+			if log.GenOf(st.ReplicaOf(shard, node)) <= log.GenOf(id) {
+				continue
+			}
+			if node == c.cfg.Prober.Self {
+				c.handoff = true
+				continue
+			}
+			c.change(ctx, "remove_stale", shard, node, func() error { return c.cfg.Host.RemoveReplica(ctx, shard, id) })
+			return true
+		}
+	}
 	for _, n := range st.Nodes {
 		if n.State != Active || dead[n.ID] || !st.Holds(shard, n.ID) {
 			continue
