@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,30 +279,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 	c.join(ctx, 1, 4)
 	joined := time.Now()
 
-	stop := make(chan struct{})
-	var writers sync.WaitGroup
-	var written, failed atomic.Int64
-	for on := uint64(1); on <= 4; on++ {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := dbs[on].Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
-				cancel()
-				if err == nil {
-					written.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	stopWriters := c.writeLoad(ctx, ids(4))
 	all := []uint64{1, 2, 3, 4}
 	// placedOn: every shard settled on three of the live nodes, which hold per shards
 	// each, run exactly those replicas, and vote in them with no other replica.
@@ -355,9 +330,8 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		case <-tick.C:
 		}
 	}
-	close(stop)
-	writers.Wait()
-	t.Logf("replicas spread over 4 nodes %s after the join; %d writes meanwhile, %d failed", time.Since(joined).Round(time.Millisecond), written.Load(), failed.Load())
+	written, failed := stopWriters()
+	t.Logf("replicas spread over 4 nodes %s after the join; %d writes meanwhile, %d failed", time.Since(joined).Round(time.Millisecond), written, failed)
 
 	await := func(what string, ok func() bool) {
 		t.Helper()
@@ -424,7 +398,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 			}
 		}
 	}
-	check(all, written.Load())
+	check(all, written)
 
 	// Back to every node holding every shard: the nodes adopt the shards they dropped.
 	if err := dbs[3].SetHosting(ctx, "all"); err != nil {
@@ -440,7 +414,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		}
 		return true
 	})
-	check(all, written.Load())
+	check(all, written)
 
 	// Placed again, then node 2 is lost: the shards it held are placed on the others.
 	if err := dbs[3].SetHosting(ctx, "placed"); err != nil {
@@ -455,7 +429,7 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check(live, written.Load()+20)
+	check(live, written+20)
 
 	// A fifth node joins and takes its share; node 4 is decommissioned: its shards move to
 	// the others before it is removed.
@@ -470,5 +444,5 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		n, _ := dbs[1].meta.State().Node(4)
 		return n.State == meta.Removed && placedOn(live, 4)()
 	})
-	check(live, written.Load()+20)
+	check(live, written+20)
 }

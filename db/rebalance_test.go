@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,28 +128,7 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 	joined := time.Now()
 
 	// Writes go on while the votes move.
-	stopWriters := make(chan struct{})
-	var writers sync.WaitGroup
-	var written atomic.Int64
-	for on := uint64(1); on <= 4; on++ {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stopWriters:
-					return
-				default:
-				}
-				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := dbs[on].Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
-				cancel()
-				if err == nil {
-					written.Add(1)
-				}
-			}
-		}()
-	}
+	stopWriters := c.writeLoad(ctx, ids(4))
 
 	// 4 data shards × 3 voters over 4 nodes: 3 votes each once balanced.
 	all := []uint64{1, 2, 3, 4}
@@ -181,9 +159,9 @@ func TestClusterVotesMoveToJoiningNode(t *testing.T) {
 		return true
 	}
 	awaitVotes("votes spread", spread)
-	t.Logf("votes spread over 4 nodes %s after the join; %d writes during the moves", time.Since(joined).Round(time.Millisecond), written.Load())
-	close(stopWriters)
-	writers.Wait()
+	took := time.Since(joined)
+	written, _ := stopWriters()
+	t.Logf("votes spread over 4 nodes %s after the join; %d writes during the moves", took.Round(time.Millisecond), written)
 	st := dbs[1].meta.State()
 	if len(st.Replicas) == 0 {
 		t.Fatalf("no node rejoined a shard under a new replica id: %+v", st)

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/internal/loopback"
+	"github.com/aerolithsdb/aerolith/log"
 )
 
 // servedCluster is a cluster of in-process nodes on loopback, each with the HTTP server
@@ -123,6 +125,42 @@ func (c *servedCluster) db(id uint64) *DB {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dbs[id]
+}
+
+// writeLoad starts one writer per node in nodes, each putting new documents of collection
+// "w" back to back through its node; stop ends them and returns how many writes were
+// acknowledged and how many failed.
+func (c *servedCluster) writeLoad(ctx context.Context, nodes []uint64) (stop func() (written, failed int64)) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, bad atomic.Int64
+	for _, on := range nodes {
+		d := c.db(on)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := d.Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
+				cancel()
+				if err == nil {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return ok.Load(), bad.Load()
+	}
 }
 
 // ids returns 1..n.
