@@ -66,8 +66,11 @@ func (d *DB) Subscribe(r SubscribeRequest) (*feed.Subscription, error) {
 // Hub returns the node's change-feed hub.
 func (d *DB) Hub() *feed.Hub { return d.hub }
 
-// feedStore serves the change feed from the local event store.
+// feedStore serves the change feed from the local event store, and the shards this node
+// holds no replica of through the nodes that do.
 type feedStore struct{ d *DB }
+
+var _ feed.Store = feedStore{}
 
 func (f feedStore) Shards() []uint64 { return f.d.shardIDs() }
 

@@ -10,12 +10,10 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/aerolithsdb/aerolith/feed"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
@@ -266,11 +264,7 @@ var (
 )
 
 func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res any) error {
-	url := n.HTTPAddr
-	if !strings.Contains(url, "://") {
-		url = "http://" + url
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+PeerPath+op, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.BaseURL(n.HTTPAddr)+PeerPath+op, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -707,5 +701,3 @@ func (d *DB) refreshHeads() {
 func (d *DB) readRemote(ctx context.Context, op string, k tiers.Key, c Consistency, res any) error {
 	return d.peerCall(ctx, k.Shard, op, peerRead{Shard: k.Shard, Collection: k.Collection, ID: k.ID, Consistency: c}, res)
 }
-
-var _ feed.Store = feedStore{}

@@ -369,8 +369,8 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 	slices.Sort(good)
 	slices.Sort(bad)
 	if st.Placed() && shard != log.MetaShard {
-		if acted, ok := c.placeHosts(ctx, st, shard, m, want, probes, self, dead, voterSlots); ok {
-			return acted
+		if c.placeHosts(ctx, st, shard, m, want, probes, self, dead, voterSlots) {
+			return true
 		}
 	}
 	if len(good) < want {
@@ -460,9 +460,9 @@ func (c *Controller) reconcile(ctx context.Context, st State, shard uint64, m lo
 // hosts when the shard has none yet, places the shard on another node when fewer live
 // active nodes hold it than it needs voters (dropping dead ones from its hosts), and
 // promotes a host's caught-up non-voting replica (a replica that moved in). It reports
-// whether it tried a change (acted) and whether it decided the round (ok).
+// whether it tried a change: then the shard's round is over.
 func (c *Controller) placeHosts(ctx context.Context, st State, shard uint64, m log.Membership, want int,
-	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) (acted, ok bool) {
+	probes map[uint64]Probe, self map[uint64]uint64, dead map[uint64]bool, voterSlots map[uint64]int) bool {
 	live := func(id uint64) bool {
 		n, ok := st.Node(id)
 		return ok && n.State == Active && !dead[id]
@@ -477,7 +477,7 @@ func (c *Controller) placeHosts(ctx context.Context, st State, shard uint64, m l
 			_, err := Propose(ctx, c.cfg.Host, Command{Op: "hosts", Shard: shard, Nodes: voters})
 			return err
 		})
-		return true, true
+		return true
 	}
 	kept := slices.DeleteFunc(slices.Clone(hosts), func(id uint64) bool { return !live(id) })
 	if len(kept) < want {
@@ -495,14 +495,14 @@ func (c *Controller) placeHosts(ctx context.Context, st State, shard uint64, m l
 			}
 		}
 		if to == 0 {
-			return false, false // nowhere to place it: the shard keeps what it has
+			return false // nowhere to place it: the shard keeps what it has
 		}
 		next := append(kept, to)
 		c.change(ctx, "host", shard, to, func() error {
 			_, err := Propose(ctx, c.cfg.Host, Command{Op: "hosts", Shard: shard, Nodes: next})
 			return err
 		})
-		return true, true
+		return true
 	}
 	for id := range m.NonVoting {
 		node := log.NodeOf(id)
@@ -513,9 +513,9 @@ func (c *Controller) placeHosts(ctx context.Context, st State, shard uint64, m l
 		if c.change(ctx, "promote", shard, node, func() error { return c.cfg.Host.Promote(ctx, shard, id, n.RaftAddr) }) {
 			voterSlots[node]++
 		}
-		return true, true
+		return true
 	}
-	return false, false
+	return false
 }
 
 // removeVoter takes node's vote in shard (change kind), leaving keep as the voters. When

@@ -38,7 +38,7 @@ func NewProber(self uint64, timeout time.Duration) *Prober {
 
 // Probe asks the node at httpAddr (host:port or a URL) for its applied indexes.
 func (p *Prober) Probe(ctx context.Context, httpAddr string) (Probe, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(httpAddr)+LocalPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, BaseURL(httpAddr)+LocalPath, nil)
 	if err != nil {
 		return Probe{}, err
 	}
@@ -100,7 +100,7 @@ func (p *Prober) ProbeAll(ctx context.Context, nodes []Node) map[uint64]Probe {
 // Member asks the node at httpAddr what its meta state says of node id. ok is false when
 // that node does not know id as a member (404).
 func (p *Prober) Member(ctx context.Context, httpAddr string, id uint64) (n Node, ok bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s/%d", baseURL(httpAddr), JoinPath, id), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s/%d", BaseURL(httpAddr), JoinPath, id), nil)
 	if err != nil {
 		return Node{}, false, err
 	}
@@ -156,7 +156,7 @@ const LeaderPath = "/v1/cluster/shards/%d/leader"
 // TransferLeader asks the node at httpAddr to hand shard's leadership to replica to.
 func (p *Prober) TransferLeader(ctx context.Context, httpAddr string, shard, to uint64) error {
 	body, _ := json.Marshal(map[string]uint64{"to": to})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL(httpAddr)+fmt.Sprintf(LeaderPath, shard), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, BaseURL(httpAddr)+fmt.Sprintf(LeaderPath, shard), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ type refusedError struct{ msg string }
 func (e *refusedError) Error() string { return e.msg }
 
 func (p *Prober) joinOnce(ctx context.Context, memberAddr string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL(memberAddr)+JoinPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, BaseURL(memberAddr)+JoinPath, bytes.NewReader(body))
 	if err != nil {
 		return &refusedError{err.Error()}
 	}
@@ -201,7 +201,8 @@ func (p *Prober) joinOnce(ctx context.Context, memberAddr string, body []byte) e
 	}
 }
 
-func baseURL(addr string) string {
+// BaseURL returns the URL of the HTTP API at addr: host:port, or a URL already.
+func BaseURL(addr string) string {
 	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
 		return strings.TrimRight(addr, "/")
 	}
