@@ -16,6 +16,8 @@ import (
 	dblogger "github.com/lni/dragonboat/v4/logger"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aerolithsdb/aerolith/log/raftnet"
 )
 
 // Config configures a Host. The zero value of every field but NodeID, RaftAddr, Dir and
@@ -187,6 +189,13 @@ func Open(cfg Config) (*Host, error) {
 	// Few execution shards suit few cores; the small LogDB profile keeps memory modest.
 	nhc.Expert.Engine.ExecShards = 2
 	nhc.Expert.LogDB = config.GetSmallMemLogDBConfig()
+	// Our transport reaches a restarted node on the next batch and repeats a TimeoutNow,
+	// so leadership transfers succeed under load (see raftnet).
+	nhc.Expert.TransportFactory = raftnet.Factory{
+		TransferWindow: time.Duration(cfg.ElectionRTT) * cfg.RTT,
+		Logger:         cfg.Logger,
+		Registerer:     cfg.Registerer,
+	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("log: start node host: %w", err)
