@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -31,10 +32,15 @@ import (
 // answer is always 200 with an envelope, {"ok": result} or {"err": {"kind", "msg"}}, so
 // the caller gets back the same typed error the serving node's db returned (kinds below).
 // A serving node never forwards again: a call it cannot serve from its own replica fails
-// with kind not_hosted and the caller tries the next node.
+// with kind not_hosted and the caller tries the next node. The caller's deadline travels
+// with the call (PeerTimeoutHeader, the milliseconds left): the serving node gives up
+// when the caller has, instead of finishing work nobody waits for.
 
 // PeerPath is the HTTP path prefix of the peer protocol; the operation name follows it.
 const PeerPath = "/internal/v1/peer/"
+
+// PeerTimeoutHeader carries the milliseconds the caller of a peer call still waits.
+const PeerTimeoutHeader = "Aerolith-Timeout"
 
 // MaxPeerBody bounds a peer call's request and answer bodies.
 const MaxPeerBody = 64 << 20
@@ -269,6 +275,9 @@ func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set(PeerTimeoutHeader, strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10))
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		// The request may or may not have reached the node: the caller cannot tell for a
@@ -365,10 +374,15 @@ func (a *peerChange) shardOf() uint64    { return a.Shard }
 func (a *peerConflicts) shardOf() uint64 { return a.Shard }
 
 // ServePeer serves one peer-protocol call from this node's replicas and returns the
-// answer's envelope. The gateway passes bodies through; this is the protocol's server
-// side.
-func (d *DB) ServePeer(ctx context.Context, op string, body []byte) []byte {
+// answer's envelope. The gateway passes the body and the PeerTimeoutHeader through; this
+// is the protocol's server side.
+func (d *DB) ServePeer(ctx context.Context, op string, body []byte, timeout string) []byte {
 	ctx = context.WithValue(ctx, forwardedKey{}, true)
+	if ms, err := strconv.ParseInt(timeout, 10, 64); err == nil && ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
 	res, err := d.servePeer(ctx, op, body)
 	var env peerEnvelope
 	if err == nil {

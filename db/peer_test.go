@@ -1,12 +1,16 @@
 package db
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
@@ -78,5 +82,22 @@ func TestPeerErrorsKeepTheirType(t *testing.T) {
 	}
 	if back := encodePeerError(errors.New("disk on fire")).decode(2); errors.Is(back, ErrUnavailable) || back.Error() != "db: node 2: disk on fire" {
 		t.Errorf("an untyped error came back as %v", back)
+	}
+}
+
+// The caller's deadline travels with a peer call: a head long poll, which waits up to
+// peerHeadWait for the shard's head to move, ends when the caller stops waiting.
+func TestPeerCallKeepsTheCallersDeadline(t *testing.T) {
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
+	defer d.Close()
+	call := fmt.Appendf(nil, `{"shard":1,"after":%d}`, d.hub.Head(1)+1000)
+	start := time.Now()
+	env := d.ServePeer(context.Background(), "head", call, "100")
+	if took := time.Since(start); took >= peerHeadWait {
+		t.Fatalf("the head call took %s: it waited out its own %s, not the caller's 100 ms", took, peerHeadWait)
+	}
+	var got peerEnvelope
+	if err := json.Unmarshal(env, &got); err != nil || got.Err != nil || string(got.OK) != strconv.FormatUint(d.hub.Head(1), 10) {
+		t.Fatalf("head answered %s (%v), want the current head %d", env, err, d.hub.Head(1))
 	}
 }

@@ -47,7 +47,7 @@ func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			w.Write(db.ServePeer(r.Context(), op, body))
+			w.Write(db.ServePeer(r.Context(), op, body, r.Header.Get(PeerTimeoutHeader)))
 			return
 		}
 		if r.URL.Path != meta.LocalPath || db == nil {

@@ -57,7 +57,7 @@ type Store interface {
 	TransferLeader(ctx context.Context, shard, to uint64) error
 	PlaceShard(ctx context.Context, shard, node uint64, absent bool) error
 	SetHosting(ctx context.Context, mode string) error
-	ServePeer(ctx context.Context, op string, body []byte) []byte
+	ServePeer(ctx context.Context, op string, body []byte, timeout string) []byte
 }
 
 // Config configures a Server.
@@ -555,7 +555,7 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 // outcome, so the status is 200 whenever the call was served.
 func (s *Server) peer(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(s.cfg.Store.ServePeer(c.UserContext(), c.Params("op"), c.Body()))
+	return c.Send(s.cfg.Store.ServePeer(c.UserContext(), c.Params("op"), c.Body(), c.Get(db.PeerTimeoutHeader)))
 }
 
 // handleFiberError answers errors raised by fiber itself (body limit, bad method).
