@@ -69,12 +69,14 @@ func (d *DB) archiveLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		d.localMu.Lock()
 		if _, err := d.archiveOnce(ctx); err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("archiving failed", "err", err)
 		}
 		if err := d.scrubArchive(ctx); err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("erasing redacted bodies from the archive failed", "err", err)
 		}
+		d.localMu.Unlock()
 	}
 }
 

@@ -50,6 +50,7 @@ func (d *DB) checkpointLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		d.localMu.Lock()
 		for _, s := range d.localShards() {
 			head := d.hub.Head(s)
 			if head <= last[s] || head-last[s] < uint64(d.cfg.CheckpointEvents) && time.Since(lastAt[s]) < d.cfg.CheckpointInterval {
@@ -62,6 +63,7 @@ func (d *DB) checkpointLoop(ctx context.Context) {
 			}
 			last[s], lastAt[s] = idx, time.Now()
 		}
+		d.localMu.Unlock()
 	}
 }
 

@@ -91,11 +91,33 @@ func (d *DB) dropShard(ctx context.Context, shard uint64) {
 		d.cfg.Logger.Warn("replica not dropped", "shard", shard, "err", err)
 		return
 	}
-	if err := d.mat.Drop(shard); err != nil {
+	if err := d.dropData(ctx, shard); err != nil {
 		d.cfg.Logger.Error("shard data not dropped", "shard", shard, "err", err)
 		return
 	}
 	d.cfg.Logger.Info("shard placed elsewhere: replica and data dropped", "shard", shard)
+}
+
+// dropData removes everything this node keeps of a shard whose replica it dropped: the
+// materialized state (documents, events, indexes, L1), the shard's archive segments (L4,
+// which may hold bodies redacted since) and this node's signed checkpoints of it. Each
+// step can be repeated: Open calls it for every dropped shard, which finishes a drop that
+// a crash cut short (the log records the drop first).
+func (d *DB) dropData(ctx context.Context, shard uint64) error {
+	if err := d.mat.Drop(shard); err != nil {
+		return err
+	}
+	d.localMu.Lock()
+	defer d.localMu.Unlock()
+	if err := d.archive.Drop(ctx, shard); err != nil {
+		return err
+	}
+	for p := range d.scrubbed {
+		if p.Shard == shard {
+			delete(d.scrubbed, p)
+		}
+	}
+	return d.store.DeleteCheckpoints(shard)
 }
 
 // removedFrom reports whether replica rid of this node is not a member of shard, as a node

@@ -195,8 +195,11 @@ type DB struct {
 	removed         chan struct{} // closed when the cluster removed this node
 	prober          *meta.Prober
 	peers           *peers                // the L3 tier: other nodes serve the shards this one holds no replica of
-	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (archive loop only)
-	xdc             xdc                   // cross-datacenter state (remote.go)
+	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (under localMu)
+	// localMu keeps the passes over the shards this node holds (archiving, scrubbing,
+	// checkpoint signing) apart from dropping a shard's data (dropData).
+	localMu sync.Mutex
+	xdc     xdc // cross-datacenter state (remote.go)
 
 	backfillKick chan struct{}
 	stop         context.CancelFunc
@@ -265,6 +268,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}); err != nil {
 		d.store.Close()
 		return nil, fmt.Errorf("db: %w", err)
+	}
+	for _, s := range d.shardIDs() {
+		if d.host.DroppedReplica(s) == 0 {
+			continue
+		}
+		if err := d.dropData(ctx, s); err != nil {
+			d.host.Close()
+			d.store.Close()
+			return nil, fmt.Errorf("db: finish dropping shard %d: %w", s, err)
+		}
 	}
 	if d.ctrl, err = meta.NewController(meta.ControllerConfig{Host: shardAdmin{Host: d.host, d: d}, Machine: d.meta, Prober: d.prober,
 		DeadAfter: cfg.DeadAfter, Logger: cfg.Logger, Registerer: cfg.Registerer}); err != nil {

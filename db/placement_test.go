@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
+	"github.com/aerolithsdb/aerolith/tiers/archive"
 )
 
 // TestShardServedFromOtherNodes places node 3 of a three-node cluster (replication
@@ -21,6 +23,22 @@ import (
 // reads, history, a paged sorted query, collection counts, index listings and a change
 // stream agree with a node that holds the shards. Placed back in shard 1, node 3 gets a
 // new replica that catches up to the same state digest.
+// segmentFiles lists d's archive files of shard.
+func segmentFiles(t *testing.T, d *DB, shard uint64) []string {
+	t.Helper()
+	names, err := archive.Dir{Path: d.cfg.ArchiveDir}.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, fmt.Sprintf("s%06d-", shard)) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func TestShardServedFromOtherNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three raft nodes")
@@ -29,6 +47,7 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := newServedCluster(t, 3, 0, shards)
+	c.retain = 4
 	c.open(ctx, ids(3)...)
 	dbs := c.dbs
 	d1, d3 := dbs[1], dbs[3]
@@ -48,6 +67,28 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	}
 	if _, err := d1.CreateIndex(ctx, "c", "by_n", []string{"n"}); err != nil {
 		t.Fatal(err)
+	}
+
+	// Node 3 archives old events and signs checkpoints of every shard; a dropped shard's
+	// must go with it (an archive segment may hold bodies redacted later).
+	for s := uint64(1); s <= shards; s++ {
+		if err := d3.barrier(ctx, s, Linearizable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d3.localMu.Lock()
+	_, err := d3.archiveOnce(ctx)
+	for s := uint64(1); s <= shards && err == nil; s++ {
+		_, err = d3.checkpoint(s)
+	}
+	d3.localMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []uint64{1, 2} {
+		if d3.archive.Archived(s) == 0 || len(segmentFiles(t, d3, s)) == 0 || len(must(d3.Checkpoints(s, 0, math.MaxUint64))) == 0 {
+			t.Fatalf("node 3 archived nothing of shard %d, or signed no checkpoint: the checks below would prove nothing", s)
+		}
 	}
 
 	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
@@ -90,6 +131,26 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 		if _, ok := must(d3.Digest())[s]; ok {
 			t.Fatalf("node 3 reports a digest of shard %d it does not hold", s)
 		}
+		if a, files, cps := d3.archive.Archived(s), segmentFiles(t, d3, s), must(d3.Checkpoints(s, 0, math.MaxUint64)); a != 0 || len(files) != 0 || len(cps) != 0 {
+			t.Fatalf("node 3 keeps of dropped shard %d: archive up to %d, segment files %v, %d checkpoints", s, a, files, len(cps))
+		}
+	}
+	if d3.archive.Archived(3) == 0 || len(must(d3.Checkpoints(3, 0, math.MaxUint64))) == 0 {
+		t.Fatal("node 3 lost the archive or the checkpoints of shard 3, which it holds")
+	}
+	// A drop that a crash cut short is finished when the node opens again: here a segment
+	// and a checkpoint of dropped shard 2 are left as if the crash came before their removal.
+	if err := d3.archive.Put(ctx, 2, 1, [][]byte{[]byte("left behind")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d3.store.PutCheckpoint(2, 1, []byte(`{"shard":2,"index":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.close(3)
+	c.open(ctx, 3)
+	d3 = c.db(3)
+	if a, files, cps := d3.archive.Archived(2), segmentFiles(t, d3, 2), must(d3.Checkpoints(2, 0, math.MaxUint64)); a != 0 || len(files) != 0 || len(cps) != 0 {
+		t.Fatalf("reopened, node 3 keeps of dropped shard 2: archive up to %d, segment files %v, %d checkpoints", a, files, len(cps))
 	}
 
 	// Writes through node 3 land in every shard; reads agree on both nodes.

@@ -27,6 +27,9 @@ type servedCluster struct {
 	ptrs      map[uint64]*atomic.Pointer[DB]
 	deadAfter time.Duration
 	logLevel  slog.Level
+	// retain, when set, keeps that many events per shard in L2 (RetainEvents, segments of
+	// retain/2); the tests archive by calling archiveOnce (the loop is off).
+	retain int
 
 	mu  sync.Mutex
 	dbs map[uint64]*DB
@@ -66,6 +69,9 @@ func (c *servedCluster) config(id uint64) Config {
 	}
 	if id > c.static {
 		cfg.InitialMembers, cfg.Join = nil, true
+	}
+	if c.retain > 0 {
+		cfg.RetainEvents, cfg.SegmentEvents, cfg.ArchiveInterval = c.retain, c.retain/2, -1
 	}
 	return cfg
 }

@@ -176,7 +176,10 @@ func (h *Host) transfer(ctx context.Context, shard uint64, targets []uint64) err
 			break
 		}
 	}
-	return fmt.Errorf("log: shard %d: leadership not handed over: %w", shard, context.Cause(ctx))
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("log: shard %d: leadership not handed over: %w", shard, err)
+	}
+	return fmt.Errorf("log: shard %d: leadership not handed over: none of replicas %v took it within an election timeout", shard, targets)
 }
 
 // pollLeader polls shard's leader until done(leader) holds for a known leader or ctx ends,

@@ -29,6 +29,7 @@ type Blobs interface {
 	Put(ctx context.Context, name string, data []byte) error // durable when it returns
 	Get(ctx context.Context, name string) ([]byte, error)
 	List(ctx context.Context) ([]string, error)
+	Delete(ctx context.Context, name string) error // durable when it returns; a missing name is no error
 }
 
 // Dir keeps blobs as files in a directory.
@@ -42,6 +43,11 @@ func (d Dir) Put(_ context.Context, name string, data []byte) error {
 // Get reads name.
 func (d Dir) Get(_ context.Context, name string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(d.Path, name))
+}
+
+// Delete removes name durably.
+func (d Dir) Delete(_ context.Context, name string) error {
+	return durable.Remove(d.Path, name)
 }
 
 // List returns the names of the blobs.
@@ -159,6 +165,30 @@ func (a *Archive) Put(ctx context.Context, shard, from uint64, records [][]byte)
 	a.mu.Unlock()
 	a.items.Add(int64(len(records)))
 	return nil
+}
+
+// Drop deletes every segment of shard, the newest first, so that what a crash leaves is
+// still a prefix of the shard's events; Drop again finishes it.
+func (a *Archive) Drop(ctx context.Context, shard uint64) error {
+	for {
+		a.mu.Lock()
+		segs := a.segments[shard]
+		if len(segs) == 0 {
+			delete(a.segments, shard)
+			a.mu.Unlock()
+			return nil
+		}
+		r := segs[len(segs)-1]
+		a.mu.Unlock()
+		if err := a.blobs.Delete(ctx, segName(r)); err != nil {
+			return fmt.Errorf("archive: shard %d: delete %s: %w", shard, segName(r), err)
+		}
+		a.mu.Lock()
+		a.segments[shard] = segs[:len(segs)-1]
+		delete(a.cache, segName(r))
+		a.mu.Unlock()
+		a.items.Add(-int64(r.to - r.from + 1))
+	}
 }
 
 // Rewrite replaces the records of the segment holding index of shard, whose records

@@ -64,6 +64,70 @@ func TestSegmentsRoundTripAndSurviveReopen(t *testing.T) {
 	}
 }
 
+// Drop deletes one shard's segments, files and index both, and no other shard's; the shard
+// archives again from its first event, and Drop of an empty shard does nothing.
+func TestDropDeletesOnlyItsShard(t *testing.T) {
+	ctx := context.Background()
+	dir := Dir{Path: t.TempDir()}
+	a, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shard := range []uint64{1, 2} {
+		for from := 1; from <= 30; from += 10 {
+			if err := a.Put(ctx, shard, uint64(from), records(from, 10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := a.Events(ctx, 2, 15, 5); err != nil { // one of shard 2's segments cached
+		t.Fatal(err)
+	}
+	if err := a.Drop(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, a *Archive) {
+		t.Helper()
+		if a.Archived(2) != 0 || a.Archived(1) != 30 {
+			t.Fatalf("%s: archived %d (shard 1) and %d (shard 2), want 30 and 0", when, a.Archived(1), a.Archived(2))
+		}
+		if got, err := a.Events(ctx, 2, 15, 5); err != nil || len(got) != 0 {
+			t.Fatalf("%s: events of the dropped shard: %d, %v", when, len(got), err)
+		}
+		if got, err := a.Events(ctx, 1, 1, 30); err != nil || len(got) != 30 {
+			t.Fatalf("%s: events of shard 1: %d, %v", when, len(got), err)
+		}
+		names, err := dir.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if r, ok := parseName(n); ok && r.shard == 2 {
+				t.Fatalf("%s: segment %s of the dropped shard is still stored", when, n)
+			}
+		}
+		if len(names) != 3 {
+			t.Fatalf("%s: %d files stored, want shard 1's 3: %v", when, len(names), names)
+		}
+		if st := a.Stats(); st.Items != 30 {
+			t.Fatalf("%s: %d items, want 30", when, st.Items)
+		}
+	}
+	check("after the drop", a)
+	if err := a.Drop(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if a, err = Open(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	check("after a reopen", a)
+	if err := a.Put(ctx, 2, 1, records(1, 10)); err != nil {
+		t.Fatalf("the dropped shard does not archive again from event 1: %v", err)
+	}
+}
+
 func TestCorruptSegmentIsRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := Dir{Path: t.TempDir()}

@@ -3,6 +3,7 @@ package pebble_test
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/aerolithsdb/aerolith/log"
@@ -93,5 +94,29 @@ func TestDropShardDeletesOnlyItsShard(t *testing.T) {
 	}
 	if counts, err := db.Counts(2); err != nil || counts["c"] != 5 {
 		t.Fatalf("Counts after refilling = %v, %v; want c: 5 (the old count is gone)", counts, err)
+	}
+}
+
+// DeleteCheckpoints removes one shard's checkpoints, every index of them, and no other.
+func TestDeleteCheckpoints(t *testing.T) {
+	db, err := l2.Open(l2.Config{Dir: t.TempDir(), CacheBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for shard := uint64(1); shard <= 3; shard++ {
+		for _, idx := range []uint64{0, 1, 1 << 40, math.MaxUint64} {
+			if err := db.PutCheckpoint(shard, idx, []byte("signed")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.DeleteCheckpoints(2); err != nil {
+		t.Fatal(err)
+	}
+	for shard, want := range map[uint64]int{1: 4, 2: 0, 3: 4} {
+		if cps, err := db.Checkpoints(shard, 0, math.MaxUint64); err != nil || len(cps) != want {
+			t.Fatalf("shard %d: %d checkpoints, %v; want %d", shard, len(cps), err, want)
+		}
 	}
 }

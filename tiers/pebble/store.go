@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sync/atomic"
 
@@ -598,9 +599,18 @@ func (d *DB) PutCheckpoint(shard, index uint64, rec []byte) error {
 	return d.db.Set(checkpointKey(shard, index), rec, pdb.Sync)
 }
 
+// DeleteCheckpoints deletes every checkpoint record of shard, durably.
+func (d *DB) DeleteCheckpoints(shard uint64) error {
+	return d.db.DeleteRange(checkpointKey(shard, 0), checkpointKey(shard+1, 0), pdb.Sync)
+}
+
 // Checkpoints returns the checkpoint records of shard with from <= index <= to.
 func (d *DB) Checkpoints(shard, from, to uint64) ([][]byte, error) {
-	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: checkpointKey(shard, from), UpperBound: checkpointKey(shard, to+1)})
+	upper := checkpointKey(shard, to+1)
+	if to == math.MaxUint64 {
+		upper = checkpointKey(shard+1, 0)
+	}
+	it, err := d.db.NewIter(&pdb.IterOptions{LowerBound: checkpointKey(shard, from), UpperBound: upper})
 	if err != nil {
 		return nil, err
 	}
