@@ -136,6 +136,13 @@ func TestPartition(t *testing.T) {
 		t.Fatalf("local read of during-0 on the cut-off node: want 404, got %v %v", r, err)
 	}
 
+	if left := *holdFlag - time.Since(cut); left > 0 {
+		select { // the fault's length, chosen by the caller: nothing to poll for
+		case <-time.After(left):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
 	c.connect(ctx, victim)
 	healed := time.Now()
 	t.Logf("partition lasted %v", healed.Sub(cut).Round(time.Millisecond))

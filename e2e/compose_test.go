@@ -21,6 +21,7 @@ import (
 var (
 	imageFlag   = flag.String("image", "aerolith:latest", "the image under test (make image builds it)")
 	composeFlag = flag.String("compose", "../deploy/docker-compose.yml", "the compose file of the three-node cluster")
+	holdFlag    = flag.Duration("partition.hold", 0, "how long TestPartition keeps the node cut off at least (to measure healing after long partitions)")
 )
 
 func TestMain(m *testing.M) {
