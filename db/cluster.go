@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aerolithsdb/aerolith/log"
@@ -91,6 +92,7 @@ func (d *DB) dropShard(ctx context.Context, shard uint64) {
 		d.cfg.Logger.Warn("replica not dropped", "shard", shard, "err", err)
 		return
 	}
+	d.adopting.forget(shard)
 	if err := d.dropData(ctx, shard); err != nil {
 		d.cfg.Logger.Error("shard data not dropped", "shard", shard, "err", err)
 		return
@@ -156,11 +158,86 @@ func (d *DB) recordNextReplica(ctx context.Context, st meta.State, shard uint64)
 
 // adoptShard starts this node's replica rid of shard, empty, to catch up from the leader.
 func (d *DB) adoptShard(ctx context.Context, shard, rid uint64) {
+	d.adopting.start(shard)
 	if err := d.host.Adopt(ctx, shard, rid); err != nil {
+		d.adopting.forget(shard)
 		d.cfg.Logger.Warn("replica not started", "shard", shard, "replica", rid, "err", err)
 		return
 	}
 	d.cfg.Logger.Info("shard placed here: replica started", "shard", shard, "replica", rid)
+}
+
+// adopting holds the shards whose replica this node adopted and does not serve from yet:
+// until the shard admitted the replica and it applied the head this node's change feed
+// had already announced (followed from other nodes), the node keeps serving the shard
+// through the nodes that hold it (db.local is false), instead of making requests wait for
+// an empty replica. A restart forgets it: a restarted node serves its replicas at once.
+type adopting struct {
+	n  atomic.Int32 // len(shards): the fast path of local
+	mu sync.Mutex
+	// shards maps a shard to 0 until the shard admitted the replica, then to 1 + the head
+	// to reach.
+	shards  map[uint64]uint64
+	checked map[uint64]time.Time // last look at a shard, so lookups under load stay rare
+}
+
+// adoptCheckEvery bounds how often caughtUp looks at a shard still catching up.
+const adoptCheckEvery = 50 * time.Millisecond
+
+func (a *adopting) start(shard uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.shards == nil {
+		a.shards, a.checked = map[uint64]uint64{}, map[uint64]time.Time{}
+	}
+	if _, ok := a.shards[shard]; !ok {
+		a.n.Add(1)
+	}
+	a.shards[shard] = 0
+}
+
+func (a *adopting) forget(shard uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.shards[shard]; ok {
+		delete(a.shards, shard)
+		delete(a.checked, shard)
+		a.n.Add(-1)
+	}
+}
+
+// caughtUp reports whether this node serves shard from its own replica: true unless the
+// replica was adopted and has not caught up (adopting).
+func (d *DB) caughtUp(shard uint64) bool {
+	a := &d.adopting
+	if a.n.Load() == 0 {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	target, ok := a.shards[shard]
+	if !ok {
+		return true
+	}
+	if time.Since(a.checked[shard]) < adoptCheckEvery {
+		return false
+	}
+	a.checked[shard] = time.Now()
+	if target == 0 {
+		if !d.host.Hosts(shard) {
+			return false
+		}
+		target = 1 + d.hub.Head(shard)
+		a.shards[shard] = target
+	}
+	if m, err := d.store.Meta(shard); err != nil || m.LastIndex+1 < target {
+		return false
+	}
+	delete(a.shards, shard)
+	delete(a.checked, shard)
+	a.n.Add(-1)
+	d.cfg.Logger.Info("adopted replica caught up: the shard is served from it", "shard", shard, "head", target-1)
+	return true
 }
 
 func (d *DB) register(ctx context.Context) {

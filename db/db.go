@@ -196,6 +196,7 @@ type DB struct {
 	prober          *meta.Prober
 	peers           *peers                // the L3 tier: other nodes serve the shards this one holds no replica of
 	scrubbed        map[log.Position]bool // archived events whose segment no longer holds their erased body (under localMu)
+	adopting        adopting              // adopted replicas not served from yet (cluster.go)
 	// localMu keeps the passes over the shards this node holds (archiving, scrubbing,
 	// checkpoint signing) apart from dropping a shard's data (dropData).
 	localMu sync.Mutex

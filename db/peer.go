@@ -124,7 +124,7 @@ type forwardedKey struct{}
 func forwarded(ctx context.Context) bool { return ctx.Value(forwardedKey{}) != nil }
 
 // local reports whether this node serves shard from its own replica.
-func (d *DB) local(shard uint64) bool { return d.host.ReplicaOf(shard) != 0 }
+func (d *DB) local(shard uint64) bool { return d.host.ReplicaOf(shard) != 0 && d.caughtUp(shard) }
 
 // peers is the peer protocol's client side: which nodes to ask for a shard, in order, and
 // the HTTP client.

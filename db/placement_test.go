@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
 	"github.com/aerolithsdb/aerolith/tiers/archive"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestShardServedFromOtherNodes places node 3 of a three-node cluster (replication
@@ -295,6 +297,45 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	})
 	if _, ok := d3.meta.State().Replicas[1][3]; !ok {
 		t.Fatalf("node 3 came back to shard 1 without a new replica id: %+v", d3.meta.State().Replicas)
+	}
+
+	// An adopted replica is served from only once it has caught up; until then the node
+	// serves the shard through the others and answers other nodes not_hosted. Here node 3's
+	// change feed is made to announce a head of shard 3 far past its replica's.
+	d3.adopting.start(3)
+	d3.hub.Advance(3, d3.hub.Head(3)+1_000_000)
+	if d3.local(3) {
+		t.Fatal("node 3 serves shard 3 from a replica behind the head it announced")
+	}
+	proposals := func() float64 {
+		var m dto.Metric
+		if err := d3.peers.calls.WithLabelValues("propose", "ok").Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	before := proposals()
+	id := ""
+	for i := 0; id == ""; i++ {
+		if k := fmt.Sprintf("catching-up-%d", i); log.ShardOf("c", k, shards) == 3 {
+			id = k
+		}
+	}
+	write(d3, id, 1)
+	if got := must(d1.Get(ctx, "c", id, Linearizable)); string(got.Body) != `{"n":1}` {
+		t.Fatalf("the write through node 3 reads back %s on node 1", got.Body)
+	}
+	if proposals() != before+1 {
+		t.Fatalf("node 3 made %v proposals through other nodes for the write, want 1", proposals()-before)
+	}
+	var env peerEnvelope
+	call := fmt.Appendf(nil, `{"shard":3,"collection":"c","id":%q}`, id)
+	if err := json.Unmarshal(d3.ServePeer(ctx, "get", call, ""), &env); err != nil || env.Err == nil || env.Err.Kind != "not_hosted" {
+		t.Fatalf("node 3 answered a peer read of a shard it catches up on with %+v (%v), want not_hosted", env.Err, err)
+	}
+	d3.adopting.forget(3)
+	if !d3.local(3) {
+		t.Fatal("node 3 does not serve shard 3 from its replica once it no longer catches up")
 	}
 }
 
