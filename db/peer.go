@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/aerolithsdb/aerolith/log"
@@ -50,6 +52,9 @@ const peerHeadWait = 5 * time.Second
 
 // peerCallTimeout bounds a peer call whose caller set no deadline (change-stream reads).
 const peerCallTimeout = 10 * time.Second
+
+// peerDialTimeout bounds opening a connection to another node.
+const peerDialTimeout = time.Second
 
 // peerAttemptTimeout bounds the call of one node (but head's long poll): a node that
 // accepts the connection and never answers (paused, or overloaded) costs this much before
@@ -146,6 +151,10 @@ func newPeers(self uint64, reg prometheus.Registerer) *peers {
 	// connections rather than open one per call.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	// Nodes share a network: a connection that takes longer than this is to a node behind
+	// a partition, and the next node should be asked (the call was not sent).
+	dialer := &net.Dialer{Timeout: peerDialTimeout, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
 	p := &peers{self: self, client: &http.Client{Transport: tr}, last: map[uint64]uint64{}, failed: map[uint64]time.Time{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_peer_calls_total",
@@ -270,6 +279,11 @@ var (
 )
 
 func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res any) error {
+	// Whether a connection carried the request: until one does, nothing was sent (a
+	// refused dial, a name that does not resolve behind a partition, a deadline that
+	// passed while dialling).
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.BaseURL(n.HTTPAddr)+PeerPath+op, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -280,9 +294,10 @@ func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		// The request may or may not have reached the node: the caller cannot tell for a
-		// proposal, so only a refused connection counts as unreachable.
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		// Once a connection carried it, the request may or may not have reached the node:
+		// the caller cannot tell for a proposal. Only a request no connection carried
+		// counts as unreachable.
+		if !connected.Load() {
 			return fmt.Errorf("%w: node %d: %v", errPeerUnreachable, n.ID, err)
 		}
 		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -99,5 +100,46 @@ func TestPeerCallKeepsTheCallersDeadline(t *testing.T) {
 	var got peerEnvelope
 	if err := json.Unmarshal(env, &got); err != nil || got.Err != nil || string(got.OK) != strconv.FormatUint(d.hub.Head(1), 10) {
 		t.Fatalf("head answered %s (%v), want the current head %d", env, err, d.hub.Head(1))
+	}
+}
+
+// Only a request no connection carried marks a node unreachable (a proposal may then go
+// to the next node); one that went out and got no answer is lost instead.
+func TestPeerUnsentCallsAreUnreachable(t *testing.T) {
+	p := newPeers(1, nil)
+	p.client.Timeout = 5 * time.Second
+	ln, err := net.Listen("tcp", loopback.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := meta.Node{ID: 2, HTTPAddr: ln.Addr().String()}
+	done := make(chan struct{})
+	go func() { // answers nothing: reads the request, then hangs up
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 4096))
+			c.Close()
+		}
+	}()
+	ctx := context.Background()
+	if err := p.do(ctx, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerLost) {
+		t.Fatalf("a request that went out and got no answer: %v, want lost", err)
+	}
+	ln.Close()
+	<-done
+	if err := p.do(ctx, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
+		t.Fatalf("a refused connection: %v, want unreachable", err)
+	}
+	if err := p.do(ctx, meta.Node{ID: 3, HTTPAddr: "no-such-host.invalid:7070"}, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
+		t.Fatalf("a name that does not resolve: %v, want unreachable", err)
+	}
+	expired, cancel := context.WithTimeout(ctx, -time.Second)
+	defer cancel()
+	if err := p.do(expired, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
+		t.Fatalf("a deadline passed before any connection: %v, want unreachable", err)
 	}
 }

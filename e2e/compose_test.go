@@ -45,7 +45,8 @@ type cluster struct {
 	project string
 	file    string
 	env     []string
-	ids     [nodes + 1]string // container ids; ids[i] is node i's
+	ids     map[int]string // container ids; ids[i] is node i's
+	added   []string       // containers of nodes added beyond the compose file's (addNode)
 }
 
 // testContext bounds a test by budget, and in any case ends it 90 s before go test's
@@ -73,7 +74,7 @@ func startCluster(t *testing.T, ctx context.Context) (*cluster, time.Duration) {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, project: "aerolithe2e" + hex.EncodeToString(b[:]), file: file}
+	c := &cluster{t: t, project: "aerolithe2e" + hex.EncodeToString(b[:]), file: file, ids: map[int]string{}}
 	c.env = []string{"AEROLITH_IMAGE=" + *imageFlag}
 	// Free loopback ports instead of the fixed defaults, so runs can overlap with each
 	// other and with a cluster a developer has up.
@@ -109,6 +110,11 @@ func (c *cluster) remove() {
 	if c.t.Failed() {
 		if out, err := c.compose(ctx, "logs", "--no-color", "--tail=60"); err == nil {
 			c.t.Logf("node logs (tail):\n%s", out)
+		}
+	}
+	if len(c.added) > 0 { // attached to the compose file's networks, they would keep them up
+		if _, err := docker(ctx, append([]string{"rm", "-f", "-v"}, c.added...)...); err != nil {
+			c.t.Logf("removing added nodes: %v", err)
 		}
 	}
 	if _, err := c.compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "5"); err != nil {
