@@ -73,34 +73,7 @@ func TestPartition(t *testing.T) {
 
 	// The majority keeps serving: every write is acknowledged (retrying while the shards
 	// the victim led elect a new leader), then readable on both majority nodes.
-	type ack struct {
-		id    string
-		w     written
-		body  string
-		after time.Duration // from the cut to the acknowledgement
-		err   error
-	}
-	acks := make([]ack, during)
-	var wg sync.WaitGroup
-	for k := range during {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			id, body := fmt.Sprintf("during-%d", k), fmt.Sprintf(`{"k":%d}`, k)
-			w, err := putRetry(wctx, urls[majority[k%2]], id, body)
-			acks[k] = ack{id: id, w: w, body: body, after: time.Since(cut), err: err}
-		}()
-	}
-	wg.Wait()
-	perShard := map[uint64]time.Duration{}
-	for _, a := range acks {
-		if a.err != nil {
-			t.Fatalf("majority write %s not acknowledged: %v", a.id, a.err)
-		}
-		perShard[a.w.Position.Shard] = max(perShard[a.w.Position.Shard], a.after)
-	}
+	acks, perShard := majorityWrites(t, ctx, []string{urls[majority[0]], urls[majority[1]]}, during, cut)
 	t.Logf("MEASURE majority writes during the partition: all %d acknowledged; slowest per shard after the cut: %v", during, perShard)
 	for _, a := range acks {
 		for _, m := range majority {
@@ -159,6 +132,44 @@ func TestPartition(t *testing.T) {
 	if present {
 		converge(t, ctx, c, urls)
 	}
+}
+
+// ack is one acknowledged write of majorityWrites.
+type ack struct {
+	id    string
+	w     written
+	body  string
+	after time.Duration // from the cut to the acknowledgement
+}
+
+// majorityWrites writes the documents during-0..during-(n-1) at once, in turn through
+// bases, each retried for up to 30 s, and fails the test unless every one is acknowledged.
+// It returns them and, per shard, the longest time from the cut to an acknowledgement.
+func majorityWrites(t *testing.T, ctx context.Context, bases []string, n int, cut time.Time) ([]ack, map[uint64]time.Duration) {
+	t.Helper()
+	acks := make([]ack, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			id, body := fmt.Sprintf("during-%d", k), fmt.Sprintf(`{"k":%d}`, k)
+			w, err := putRetry(wctx, bases[k%len(bases)], id, body)
+			acks[k], errs[k] = ack{id: id, w: w, body: body, after: time.Since(cut)}, err
+		}()
+	}
+	wg.Wait()
+	perShard := map[uint64]time.Duration{}
+	for k, a := range acks {
+		if errs[k] != nil {
+			t.Fatalf("majority write %s not acknowledged: %v", a.id, errs[k])
+		}
+		perShard[a.w.Position.Shard] = max(perShard[a.w.Position.Shard], a.after)
+	}
+	return acks, perShard
 }
 
 // agree polls linearizable reads of id on every node until they agree: all 404, or all

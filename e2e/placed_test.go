@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -136,33 +135,13 @@ func TestPartitionPlaced(t *testing.T) {
 	c.disconnect(ctx, victim)
 	cut := time.Now()
 
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		perShard = map[uint64]time.Duration{}
-		errs     []error
-	)
-	for k := range during {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			id, body := fmt.Sprintf("during-%d", k), fmt.Sprintf(`{"k":%d}`, k)
-			w, err := putRetry(wctx, urls[majority[k%len(majority)]], id, body)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("majority write %s: %w", id, err))
-				return
-			}
-			acked[id], shardOf[id] = stored{w.Version, body}, w.Position.Shard
-			perShard[w.Position.Shard] = max(perShard[w.Position.Shard], time.Since(cut))
-		}()
+	bases := make([]string, 0, len(majority))
+	for _, m := range majority {
+		bases = append(bases, urls[m])
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	acks, perShard := majorityWrites(t, ctx, bases, during, cut)
+	for _, a := range acks {
+		acked[a.id], shardOf[a.id] = stored{a.w.Version, a.body}, a.w.Position.Shard
 	}
 	if len(perShard) != 4 {
 		t.Fatalf("the majority's writes reached shards %v, want all four", perShard)

@@ -222,12 +222,15 @@ func (t *Transport) accept() {
 func (t *Transport) serve(c net.Conn) {
 	defer t.release(c)
 	r := frameReader{r: c}
+	bad := func(what string, err error) {
+		t.metrics.badFrames.Inc()
+		t.cfg.Logger.Warn("raft transport closed a stream: "+what, "from", c.RemoteAddr().String(), "err", err)
+	}
 	for {
 		kind, payload, err := r.next()
 		if err != nil {
 			if errors.Is(err, errBadFrame) {
-				t.metrics.badFrames.Inc()
-				t.cfg.Logger.Warn("raft transport closed a stream", "from", c.RemoteAddr().String(), "err", err)
+				bad("unreadable frame", err)
 			}
 			return
 		}
@@ -235,16 +238,14 @@ func (t *Transport) serve(c net.Conn) {
 		case kindBatch:
 			var b pb.MessageBatch
 			if err := b.Unmarshal(payload); err != nil {
-				t.metrics.badFrames.Inc()
-				t.cfg.Logger.Warn("raft transport closed a stream: undecodable batch", "from", c.RemoteAddr().String(), "err", err)
+				bad("undecodable batch", err)
 				return
 			}
 			t.onBatch(b)
 		case kindChunk:
 			var ch pb.Chunk
 			if err := ch.Unmarshal(payload); err != nil {
-				t.metrics.badFrames.Inc()
-				t.cfg.Logger.Warn("raft transport closed a stream: undecodable chunk", "from", c.RemoteAddr().String(), "err", err)
+				bad("undecodable chunk", err)
 				return
 			}
 			if !t.onChunk(ch) {
@@ -325,6 +326,22 @@ var _ raftio.IConnection = (*stream)(nil)
 
 // errDialedRecently: a dial of the target failed less than redialEvery ago.
 var errDialedRecently = errors.New("raftnet: target unreachable, dialled moments ago")
+
+// tune sets up a stream in either direction: no Nagle delay, keepalive probes on idle
+// streams, and (on Linux) TCP_USER_TIMEOUT, so that data left unacknowledged (a partition,
+// a peer gone without a word) aborts the stream after UserTimeout instead of TCP's minutes
+// of retransmission.
+func (t *Transport) tune(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	tc.SetNoDelay(true)
+	tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: t.cfg.UserTimeout, Interval: t.cfg.UserTimeout / 3, Count: 3})
+	if err := setUserTimeout(tc, t.cfg.UserTimeout); err != nil {
+		t.cfg.Logger.Debug("raft transport: TCP_USER_TIMEOUT not set", "err", err)
+	}
+}
 
 // redialEvery bounds how often a stream dials a node it could not reach.
 const redialEvery = 20 * time.Millisecond

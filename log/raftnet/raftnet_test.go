@@ -44,6 +44,17 @@ func startPeerWith(t *testing.T, f Factory, addr string, acceptChunk func(pb.Chu
 	return p
 }
 
+// stream returns a message stream of p to addr, closed when the test ends.
+func (p *peer) stream(t *testing.T, addr string) raftio.IConnection {
+	t.Helper()
+	conn, err := p.tr.GetConnection(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	return conn
+}
+
 func batch(shard uint64, cmd string) pb.MessageBatch {
 	return pb.MessageBatch{
 		DeploymentId:  1,
@@ -75,11 +86,7 @@ func (p *peer) receive(t *testing.T, cmd string) {
 func TestBatchesArriveInOrder(t *testing.T) {
 	addrA, addrB := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	a, b := startPeer(t, addrA, nil), startPeer(t, addrB, nil)
-	conn, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.stream(t, addrB)
 	big := string(bytes.Repeat([]byte("x"), 3<<20)) // above the reused read buffer
 	cmds := []string{"one", big, "three", "four"}
 	for _, c := range cmds {
@@ -98,11 +105,7 @@ func TestStreamSurvivesPeerRestart(t *testing.T) {
 	addrA, addrB := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	a := startPeer(t, addrA, nil)
 	b := startPeer(t, addrB, nil)
-	conn, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.stream(t, addrB)
 	if err := conn.SendMessageBatch(batch(1, "before")); err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +147,7 @@ func TestStreamToStoppedPeer(t *testing.T) {
 	addrA, addrB := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	a := startPeerWith(t, Factory{Grace: grace}, addrA, nil)
 	b := startPeer(t, addrB, nil)
-	conn, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.stream(t, addrB)
 	if err := conn.SendMessageBatch(batch(1, "first")); err != nil {
 		t.Fatal(err)
 	}
@@ -178,21 +177,13 @@ func TestStreamToStoppedPeer(t *testing.T) {
 		t.Fatalf("no batch counted as dropped (%v)", err)
 	}
 	// A stream got while the node is down is returned; its sends fail.
-	late, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer late.Close()
+	late := a.stream(t, addrB)
 	if err := late.SendMessageBatch(batch(1, "lost")); err == nil {
 		t.Fatal("a send to a node down for longer than the grace succeeded")
 	}
 	// Back, the node is reached on the first batch of the stream dragonboat gets next.
 	b = startPeer(t, addrB, nil)
-	next, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer next.Close()
+	next := a.stream(t, addrB)
 	if err := next.SendMessageBatch(batch(1, "back")); err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +195,7 @@ func TestTimeoutNowRepeated(t *testing.T) {
 	addrA, addrB := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	a := startPeerWith(t, Factory{TransferWindow: 160 * time.Millisecond}, addrA, nil)
 	b := startPeer(t, addrB, nil)
-	conn, err := a.tr.GetConnection(context.Background(), addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.stream(t, addrB)
 	tn := batch(3, "entry")
 	tn.Requests = append(tn.Requests, pb.Message{Type: pb.TimeoutNow, ShardID: 3, From: 1, To: 2, Term: 7})
 	if err := conn.SendMessageBatch(tn); err != nil {

@@ -9,27 +9,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tune sets up a stream in either direction: no Nagle delay, keepalive probes on idle
-// streams, and TCP_USER_TIMEOUT so that data left unacknowledged (a partition, a peer
-// gone without a word) aborts the stream after UserTimeout instead of TCP's minutes of
-// retransmission.
-func (t *Transport) tune(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	tc.SetNoDelay(true)
-	tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: t.cfg.UserTimeout, Interval: t.cfg.UserTimeout / 3, Count: 3})
+// setUserTimeout sets TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before
+// the kernel aborts the connection.
+func setUserTimeout(tc *net.TCPConn, d time.Duration) error {
 	raw, err := tc.SyscallConn()
 	if err != nil {
-		return
+		return err
 	}
-	ms := int(t.cfg.UserTimeout / time.Millisecond)
-	raw.Control(func(fd uintptr) {
-		if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms); err != nil {
-			t.cfg.Logger.Debug("raft transport: TCP_USER_TIMEOUT not set", "err", err)
-		}
-	})
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d/time.Millisecond))
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // alive asks the kernel, without blocking, whether a sending stream still stands. The
