@@ -47,7 +47,16 @@ func (d *DB) events(ctx context.Context, shard, from uint64, max int) ([][]byte,
 			if next <= d.archive.Archived(shard) {
 				continue // archived and dropped meanwhile
 			}
-			return nil, fmt.Errorf("db: shard %d: event %d missing (L2 starts at %d, archive ends at %d)", shard, next, first, d.archive.Archived(shard))
+			// Neither in L2 nor in this node's archive: the replica caught up by a
+			// snapshot taken after the shard's other holders archived these events, and
+			// they serve them.
+			recs, err := d.remoteEvents(ctx, shard, next, min(max-len(out), int(first-next)))
+			if err != nil || len(recs) == 0 {
+				return nil, fmt.Errorf("db: shard %d: event %d missing here (L2 starts at %d, archive ends at %d) and not had from another node: %v",
+					shard, next, first, d.archive.Archived(shard), err)
+			}
+			out = append(out, recs...)
+			continue
 		}
 		recs, err := d.store.Events(shard, next, max-len(out))
 		if err != nil {
@@ -94,6 +103,24 @@ func (d *DB) archiveOnce(ctx context.Context) (int, error) {
 			done := d.archive.Archived(s)
 			if upto < done+seg {
 				break
+			}
+			if first, err := d.store.FirstEvent(s); err != nil {
+				return moved, err
+			} else if first > done+1 {
+				// L2 starts past this node's archive (the replica caught up by snapshot):
+				// the events in between come from the nodes that archived them.
+				recs, err := d.remoteEvents(ctx, s, done+1, int(min(seg, first-done-1)))
+				if err != nil {
+					return moved, fmt.Errorf("db: shard %d: events %d-%d are below L2 and not had from another node: %w", s, done+1, first-1, err)
+				}
+				if len(recs) == 0 {
+					return moved, fmt.Errorf("db: shard %d: no node served events from %d", s, done+1)
+				}
+				if err := d.archive.Put(ctx, s, done+1, recs); err != nil {
+					return moved, err
+				}
+				d.cfg.Logger.Info("archived events had from another node", "shard", s, "from", done+1, "to", done+uint64(len(recs)))
+				continue
 			}
 			recs, err := d.store.Events(s, done+1, int(seg))
 			if err != nil {

@@ -75,6 +75,10 @@ type Config struct {
 	SegmentEvents   int
 	ArchiveDir      string
 	ArchiveInterval time.Duration
+	// SnapshotEntries is how many raft entries a shard applies between snapshots, after
+	// which its log may be compacted (default 10000). A replica that falls behind a
+	// compacted log catches up by snapshot.
+	SnapshotEntries uint64
 
 	MaxQueryLimit  int    // largest page a query may ask for (default 1000)
 	QueryCostLimit uint64 // CEL cost bound per document (default query.DefaultCostLimit)
@@ -263,6 +267,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		InitialMembers:     cfg.InitialMembers,
 		Join:               cfg.Join,
 		Meta:               d.meta,
+		SnapshotEntries:    cfg.SnapshotEntries,
 		DisableGroupCommit: cfg.DisableGroupCommit,
 		NewStateMachine:    d.mat.StateMachine,
 		Logger:             cfg.Logger, Registerer: cfg.Registerer,

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -547,4 +548,106 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		return n.State == meta.Removed && placedOn(live, 4)()
 	})
 	check(live, written+20)
+}
+
+// TestAdoptedReplicaGetsArchivedEventsFromOthers: a replica that catches up by snapshot
+// after the shard's other holders archived old events (they left L2, so the snapshot does
+// not carry them) reads those events from the nodes that archived them, and its archiver
+// fills its own archive from them before archiving its own L2.
+func TestAdoptedReplicaGetsArchivedEventsFromOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three raft nodes")
+	}
+	const shards = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := newServedCluster(t, 3, 0, shards)
+	c.retain, c.snapshotEntries = 8, 20
+	c.open(ctx, ids(3)...)
+	d1, d2, d3 := c.dbs[1], c.dbs[2], c.dbs[3]
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	poll := func(what string, ok func() bool) {
+		t.Helper()
+		for !ok() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not reached", what)
+			case <-tick.C:
+			}
+		}
+	}
+	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Refused until nodes 1 and 2 are registered: only active nodes count as holders.
+	poll("node 3 placed outside shard 1", func() bool { return d1.PlaceShard(ctx, 1, 3, true) == nil })
+	poll("node 3 drops shard 1", func() bool { return !d3.local(1) })
+
+	written := 0
+	for written < 120 {
+		id := fmt.Sprintf("a%03d", written)
+		if log.ShardOf("c", id, shards) != 1 {
+			id += "x"
+		}
+		if _, err := d1.Write(ctx, "anonymous", Write{Op: log.OpPut, Collection: "c", ID: id, Body: fmt.Appendf(nil, `{"n":%d}`, written)}); err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	for _, d := range []*DB{d1, d2} { // the holders archive, and drop what they archived from L2
+		if err := d.barrier(ctx, 1, Linearizable); err != nil {
+			t.Fatal(err)
+		}
+		d.localMu.Lock()
+		_, err := d.archiveOnce(ctx)
+		d.localMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d1.archive.Archived(1) == 0 {
+		t.Fatal("node 1 archived nothing of shard 1")
+	}
+
+	if err := d1.PlaceShard(ctx, 1, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	poll("node 3 serves shard 1 again", func() bool { return d3.local(1) })
+	first := must(d3.store.FirstEvent(1))
+	if first <= 1 {
+		t.Fatalf("node 3's replica starts at event %d: it caught up by replaying the log, and this test proves nothing", first)
+	}
+	if d3.archive.Archived(1) != 0 {
+		t.Fatalf("node 3's archive of shard 1 reaches %d before it archived anything", d3.archive.Archived(1))
+	}
+	head := d1.hub.Head(1)
+	want := must(d1.events(ctx, 1, 1, int(head)))
+	check := func(when string) {
+		t.Helper()
+		got, err := d3.events(ctx, 1, 1, int(head))
+		if err != nil {
+			t.Fatalf("%s: node 3 reads shard 1's events from the first: %v", when, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: node 3 reads %d events of shard 1, node 1 %d", when, len(got), len(want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("%s: event %d differs between node 3 and node 1", when, i+1)
+			}
+		}
+	}
+	check(fmt.Sprintf("L2 from event %d, nothing archived", first))
+	d3.localMu.Lock()
+	_, err := d3.archiveOnce(ctx)
+	d3.localMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := d3.archive.Archived(1); a < first-1 {
+		t.Fatalf("node 3's archive of shard 1 reaches %d, below its L2's first event %d", a, first)
+	}
+	check("after node 3 archived")
+	t.Logf("node 3 caught up by snapshot (L2 from event %d of %d) and read the %d events before it from the others", first, head, first-1)
 }

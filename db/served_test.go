@@ -30,6 +30,9 @@ type servedCluster struct {
 	// retain, when set, keeps that many events per shard in L2 (RetainEvents, segments of
 	// retain/2); the tests archive by calling archiveOnce (the loop is off).
 	retain int
+	// snapshotEntries, when set, is the shards' SnapshotEntries (a small one compacts the
+	// raft log early, so a replica behind catches up by snapshot).
+	snapshotEntries uint64
 
 	mu  sync.Mutex
 	dbs map[uint64]*DB
@@ -73,6 +76,7 @@ func (c *servedCluster) config(id uint64) Config {
 	if c.retain > 0 {
 		cfg.RetainEvents, cfg.SegmentEvents, cfg.ArchiveInterval = c.retain, c.retain/2, -1
 	}
+	cfg.SnapshotEntries = c.snapshotEntries
 	return cfg
 }
 
