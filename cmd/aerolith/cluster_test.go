@@ -41,6 +41,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 )
 
 var (
@@ -281,10 +283,10 @@ func (h *clusterHarness) layout(dir string, seed uint64) {
 // directory and log under dir, and the server arguments every node shares.
 func (h *clusterHarness) newNode(dir string, id int) *clusterNode {
 	n := &clusterNode{id: id, host: fmt.Sprintf("127.0.0.%d", 10+id), logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", id))}
-	httpPort := loopbackPortOn(h.t, h.rng, n.host)
-	raftPort := loopbackPortOn(h.t, h.rng, n.host)
+	httpPort := loopback.PortOn(h.t, n.host)
+	raftPort := loopback.PortOn(h.t, n.host)
 	for raftPort == httpPort {
-		raftPort = loopbackPortOn(h.t, h.rng, n.host)
+		raftPort = loopback.PortOn(h.t, n.host)
 	}
 	n.base = fmt.Sprintf("http://%s:%d", n.host, httpPort)
 	n.raftAddr = fmt.Sprintf("%s:%d", n.host, raftPort)

@@ -50,6 +50,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 )
 
 var (
@@ -215,10 +217,10 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 		verified:       map[string][]historyEntry{},
 		pendingDeletes: map[string]int{},
 	}
-	httpPort := loopbackPort(t, rng)
-	raftPort := loopbackPort(t, rng)
+	httpPort := loopback.PortOn(t, "127.0.0.1")
+	raftPort := loopback.PortOn(t, "127.0.0.1")
 	for raftPort == httpPort {
-		raftPort = loopbackPort(t, rng)
+		raftPort = loopback.PortOn(t, "127.0.0.1")
 	}
 	h.base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	h.args = []string{"server",

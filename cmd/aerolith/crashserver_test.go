@@ -8,14 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -39,45 +36,6 @@ func buildBinary(t *testing.T, dir string) string {
 		t.Fatalf("go build cmd/aerolith: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// loopbackPort returns a port on 127.0.0.1 that was free a moment ago. It prefers ports
-// below the kernel's ephemeral range: the crash test reuses its ports across restarts, and a
-// port in the ephemeral range can be taken by an outgoing connection in between (PITFALLS).
-func loopbackPort(t *testing.T, rng *rand.Rand) int {
-	t.Helper()
-	return loopbackPortOn(t, rng, "127.0.0.1")
-}
-
-// loopbackPortOn is loopbackPort on another loopback address (127.0.0.x).
-func loopbackPortOn(t *testing.T, rng *rand.Rand, host string) int {
-	t.Helper()
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				lo = n
-			}
-		}
-	}
-	const floor = 10000
-	for range 100 {
-		if lo <= floor+1000 {
-			break
-		}
-		p := floor + rng.IntN(lo-floor)
-		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("no free loopback port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serverProc is one run of `aerolith server`.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aerolithsdb/aerolith/internal/loopback"
 )
 
 // TestTwoDatacenterProcesses runs the README's two datacenters as processes: `aerolith
@@ -30,8 +31,7 @@ func TestTwoDatacenterProcesses(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	t.Logf("binary built in %v", time.Since(began).Round(time.Millisecond))
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
-	port := func() string { return strconv.Itoa(loopbackPort(t, rng)) }
+	port := func() string { return strconv.Itoa(loopback.PortOn(t, "127.0.0.1")) }
 	kafka := "127.0.0.1:" + port()
 	logPath := filepath.Join(dir, "xdc.log")
 	kp := startServer(t, bin, logPath, "dev-kafka", "dev-kafka", "--addr", kafka)
@@ -187,9 +187,8 @@ func TestTwoDatacentersPlaced(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	logPath := filepath.Join(dir, "xdc.log")
-	kafka := "127.0.0.1:" + strconv.Itoa(loopbackPort(t, rng))
+	kafka := "127.0.0.1:" + strconv.Itoa(loopback.PortOn(t, "127.0.0.1"))
 	kp := startServer(t, bin, logPath, "dev-kafka", "dev-kafka", "--addr", kafka)
 	t.Cleanup(func() { kp.kill(t) })
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -219,11 +218,11 @@ func TestTwoDatacentersPlaced(t *testing.T) {
 	members, https := "", []string{}
 	for id := 1; id <= 3; id++ {
 		host := fmt.Sprintf("127.0.0.%d", 30+id)
-		https = append(https, fmt.Sprintf("%s:%d", host, loopbackPortOn(t, rng, host)))
+		https = append(https, fmt.Sprintf("%s:%d", host, loopback.PortOn(t, host)))
 		if id > 1 {
 			members += ","
 		}
-		members += fmt.Sprintf("%d=%s:%d", id, host, loopbackPortOn(t, rng, host))
+		members += fmt.Sprintf("%d=%s:%d", id, host, loopback.PortOn(t, host))
 	}
 	for id := 1; id <= 3; id++ {
 		raft := strings.SplitN(strings.Split(members, ",")[id-1], "=", 2)[1]
@@ -232,7 +231,7 @@ func TestTwoDatacentersPlaced(t *testing.T) {
 			"--initial-members", members, "--kafka-ship-elect"}, common...)...))
 	}
 	west := start("west", append([]string{"server", "--dc", "west", "--data-dir", filepath.Join(dir, "west"),
-		"--http-addr", "127.0.0.1:" + strconv.Itoa(loopbackPort(t, rng)), "--raft-addr", "127.0.0.1:" + strconv.Itoa(loopbackPort(t, rng))}, common...)...)
+		"--http-addr", "127.0.0.1:" + strconv.Itoa(loopback.PortOn(t, "127.0.0.1")), "--raft-addr", "127.0.0.1:" + strconv.Itoa(loopback.PortOn(t, "127.0.0.1"))}, common...)...)
 	for _, n := range append(slices.Clone(east), west) {
 		n.proc.waitReady(t, hc, n.base, 2*time.Minute)
 	}
