@@ -59,14 +59,18 @@ func BenchmarkL3(b *testing.B) {
 	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
 		b.Fatal(err)
 	}
-	for _, s := range []uint64{1, 2} {
-		if err := d1.PlaceShard(ctx, s, 3, true); err != nil {
-			b.Fatal(err)
-		}
-	}
 	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	for _, s := range []uint64{1, 2} {
+		// Refused until the other nodes are registered: only active nodes count as holders.
+		for err := d1.PlaceShard(ctx, s, 3, true); err != nil; err = d1.PlaceShard(ctx, s, 3, true) {
+			if time.Now().After(deadline) {
+				b.Fatal(err)
+			}
+			<-tick.C
+		}
+	}
 	settled := func() bool {
 		if d3.local(1) || d3.local(2) {
 			return false

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"sync"
@@ -271,6 +270,17 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 	return fmt.Errorf("%w: shard %d: %w", ErrUnavailable, shard, errors.Join(errs...))
 }
 
+// sentBody is a peer call's body that records the transport's first read of it.
+type sentBody struct {
+	r    *bytes.Reader
+	sent *atomic.Bool
+}
+
+func (b sentBody) Read(p []byte) (int, error) {
+	b.sent.Store(true)
+	return b.r.Read(p)
+}
+
 // errPeerUnreachable marks a call whose request never reached the node; errPeerLost one
 // whose answer did not come back (it is also ErrIndeterminate).
 var (
@@ -279,15 +289,17 @@ var (
 )
 
 func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res any) error {
-	// Whether a connection carried the request: until one does, nothing was sent (a
-	// refused dial, a name that does not resolve behind a partition, a deadline that
-	// passed while dialling).
-	var connected atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.BaseURL(n.HTTPAddr)+PeerPath+op, bytes.NewReader(body))
+	// Whether a connection carried the request: the transport writes the body only on
+	// one, so until it reads the body nothing was sent (a refused dial, a name that does
+	// not resolve behind a partition, a deadline that passed while dialling).
+	var sent atomic.Bool
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.BaseURL(n.HTTPAddr)+PeerPath+op, nil)
 	if err != nil {
 		return err
 	}
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(sentBody{bytes.NewReader(body), &sent}), nil }
+	req.Body, _ = req.GetBody()
 	req.Header.Set("Content-Type", "application/json")
 	if dl, ok := ctx.Deadline(); ok {
 		req.Header.Set(PeerTimeoutHeader, strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10))
@@ -297,7 +309,7 @@ func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res
 		// Once a connection carried it, the request may or may not have reached the node:
 		// the caller cannot tell for a proposal. Only a request no connection carried
 		// counts as unreachable.
-		if !connected.Load() {
+		if !sent.Load() {
 			return fmt.Errorf("%w: node %d: %v", errPeerUnreachable, n.ID, err)
 		}
 		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)
