@@ -104,30 +104,14 @@ func (d *DB) archiveOnce(ctx context.Context) (int, error) {
 			if upto < done+seg {
 				break
 			}
-			if first, err := d.store.FirstEvent(s); err != nil {
-				return moved, err
-			} else if first > done+1 {
-				// L2 starts past this node's archive (the replica caught up by snapshot):
-				// the events in between come from the nodes that archived them.
-				recs, err := d.remoteEvents(ctx, s, done+1, int(min(seg, first-done-1)))
-				if err != nil {
-					return moved, fmt.Errorf("db: shard %d: events %d-%d are below L2 and not had from another node: %w", s, done+1, first-1, err)
-				}
-				if len(recs) == 0 {
-					return moved, fmt.Errorf("db: shard %d: no node served events from %d", s, done+1)
-				}
-				if err := d.archive.Put(ctx, s, done+1, recs); err != nil {
-					return moved, err
-				}
-				d.cfg.Logger.Info("archived events had from another node", "shard", s, "from", done+1, "to", done+uint64(len(recs)))
-				continue
-			}
-			recs, err := d.store.Events(s, done+1, int(seg))
+			// From L2, or, for a replica that caught up by snapshot after the other holders
+			// archived these events, from those nodes (events).
+			recs, err := d.events(ctx, s, done+1, int(seg))
 			if err != nil {
 				return moved, err
 			}
 			if uint64(len(recs)) != seg {
-				return moved, fmt.Errorf("db: shard %d: %d events from %d in L2, want %d", s, len(recs), done+1, seg)
+				return moved, fmt.Errorf("db: shard %d: %d events from %d, want %d", s, len(recs), done+1, seg)
 			}
 			if err := d.archive.Put(ctx, s, done+1, recs); err != nil {
 				return moved, err

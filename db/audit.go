@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/aerolithsdb/aerolith/audit"
@@ -199,7 +200,7 @@ func (d *DB) Export(ctx context.Context, w io.Writer) error {
 				next++
 			}
 		}
-		cps, err := d.Checkpoints(s, 0, ^uint64(0)-1)
+		cps, err := d.Checkpoints(s, 0, math.MaxUint64)
 		if err != nil {
 			return err
 		}

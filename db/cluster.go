@@ -173,12 +173,16 @@ func (d *DB) adoptShard(ctx context.Context, shard, rid uint64) {
 // through the nodes that hold it (db.local is false), instead of making requests wait for
 // an empty replica. A restart forgets it: a restarted node serves its replicas at once.
 type adopting struct {
-	n  atomic.Int32 // len(shards): the fast path of local
-	mu sync.Mutex
-	// shards maps a shard to 0 until the shard admitted the replica, then to 1 + the head
-	// to reach.
-	shards  map[uint64]uint64
-	checked map[uint64]time.Time // last look at a shard, so lookups under load stay rare
+	n      atomic.Int32 // len(shards): the fast path of local
+	mu     sync.Mutex
+	shards map[uint64]*catchUp
+}
+
+// catchUp is one adopted replica's progress towards serving.
+type catchUp struct {
+	head     uint64 // the head to reach; set once the shard admitted the replica
+	admitted bool
+	checked  time.Time // last look, so that lookups under load stay rare
 }
 
 // adoptCheckEvery bounds how often caughtUp looks at a shard still catching up.
@@ -188,12 +192,12 @@ func (a *adopting) start(shard uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.shards == nil {
-		a.shards, a.checked = map[uint64]uint64{}, map[uint64]time.Time{}
+		a.shards = map[uint64]*catchUp{}
 	}
 	if _, ok := a.shards[shard]; !ok {
 		a.n.Add(1)
 	}
-	a.shards[shard] = 0
+	a.shards[shard] = &catchUp{}
 }
 
 func (a *adopting) forget(shard uint64) {
@@ -201,7 +205,6 @@ func (a *adopting) forget(shard uint64) {
 	defer a.mu.Unlock()
 	if _, ok := a.shards[shard]; ok {
 		delete(a.shards, shard)
-		delete(a.checked, shard)
 		a.n.Add(-1)
 	}
 }
@@ -215,28 +218,26 @@ func (d *DB) caughtUp(shard uint64) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	target, ok := a.shards[shard]
+	c, ok := a.shards[shard]
 	if !ok {
 		return true
 	}
-	if time.Since(a.checked[shard]) < adoptCheckEvery {
+	if time.Since(c.checked) < adoptCheckEvery {
 		return false
 	}
-	a.checked[shard] = time.Now()
-	if target == 0 {
+	c.checked = time.Now()
+	if !c.admitted {
 		if !d.host.Hosts(shard) {
 			return false
 		}
-		target = 1 + d.hub.Head(shard)
-		a.shards[shard] = target
+		c.admitted, c.head = true, d.hub.Head(shard)
 	}
-	if m, err := d.store.Meta(shard); err != nil || m.LastIndex+1 < target {
+	if m, err := d.store.Meta(shard); err != nil || m.LastIndex < c.head {
 		return false
 	}
 	delete(a.shards, shard)
-	delete(a.checked, shard)
 	a.n.Add(-1)
-	d.cfg.Logger.Info("adopted replica caught up: the shard is served from it", "shard", shard, "head", target-1)
+	d.cfg.Logger.Info("adopted replica caught up: the shard is served from it", "shard", shard, "head", c.head)
 	return true
 }
 

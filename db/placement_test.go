@@ -112,17 +112,11 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
 	poll := func(what string, ok func() bool) {
 		t.Helper()
-		for !ok() {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s: not reached; cluster %+v", what, d1.Cluster(context.Background()).Shards)
-			case <-tick.C:
-			}
-		}
+		until(t, ctx, 100*time.Millisecond, what, ok, func() string {
+			return fmt.Sprintf("cluster %+v", d1.Cluster(context.Background()).Shards)
+		})
 	}
 	placed := time.Now()
 	// A drop ends with the node's checkpoints of the shard (db.dropData); the replica goes
@@ -427,39 +421,28 @@ func TestPlacedHostingSpreadsReplicas(t *testing.T) {
 		}
 	}
 	spread := placedOn(all, 3)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for !spread() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("replicas not spread; meta %+v; cluster %+v", dbs[1].meta.State(), dbs[1].Cluster(context.Background()).Shards)
-		case <-tick.C:
-		}
-	}
+	until(t, ctx, 200*time.Millisecond, "replicas spread", spread, func() string {
+		return fmt.Sprintf("meta %+v; cluster %+v", dbs[1].meta.State(), dbs[1].Cluster(context.Background()).Shards)
+	})
 	written, failed := stopWriters()
 	t.Logf("replicas spread over 4 nodes %s after the join; %d writes meanwhile, %d failed", time.Since(joined).Round(time.Millisecond), written, failed)
 
 	await := func(what string, ok func() bool) {
 		t.Helper()
 		start := time.Now()
-		for !ok() {
-			select {
-			case <-ctx.Done():
-				var nodes []string
-				for _, id := range ids(5) {
-					if d := c.db(id); d != nil {
-						var held []string
-						for s := uint64(1); s <= shards; s++ {
-							held = append(held, fmt.Sprintf("%d:local=%v,admitted=%v,replica=%d", s, d.local(s), d.host.Hosts(s), d.host.ReplicaOf(s)))
-						}
-						nodes = append(nodes, fmt.Sprintf("node %d %v", id, held))
+		until(t, ctx, 200*time.Millisecond, what, ok, func() string {
+			var nodes []string
+			for _, id := range ids(5) {
+				if d := c.db(id); d != nil {
+					var held []string
+					for s := uint64(1); s <= shards; s++ {
+						held = append(held, fmt.Sprintf("%d:local=%v,admitted=%v,replica=%d", s, d.local(s), d.host.Hosts(s), d.host.ReplicaOf(s)))
 					}
+					nodes = append(nodes, fmt.Sprintf("node %d %v", id, held))
 				}
-				t.Fatalf("%s: not reached; meta %+v; %s; cluster %+v", what, dbs[1].meta.State(), strings.Join(nodes, "; "),
-					dbs[1].Cluster(context.Background()).Shards)
-			case <-tick.C:
 			}
-		}
+			return fmt.Sprintf("meta %+v; %s; cluster %+v", dbs[1].meta.State(), strings.Join(nodes, "; "), dbs[1].Cluster(context.Background()).Shards)
+		})
 		t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
 	}
 	// check: every live node reads every document and counts them all, and each shard's
@@ -568,17 +551,9 @@ func TestAdoptedReplicaGetsArchivedEventsFromOthers(t *testing.T) {
 	c.retain, c.snapshotEntries = 8, 20
 	c.open(ctx, ids(3)...)
 	d1, d2, d3 := c.dbs[1], c.dbs[2], c.dbs[3]
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	poll := func(what string, ok func() bool) {
 		t.Helper()
-		for !ok() {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s: not reached", what)
-			case <-tick.C:
-			}
-		}
+		until(t, ctx, 50*time.Millisecond, what, ok, nil)
 	}
 	if err := d1.SetReplicationFactor(ctx, 1); err != nil {
 		t.Fatal(err)

@@ -181,3 +181,21 @@ func ids(n int) []uint64 {
 	}
 	return out
 }
+
+// until polls ok every interval until it holds. When ctx ends first it fails the test,
+// naming what it waited for and, when state is not nil, what state describes.
+func until(t testing.TB, ctx context.Context, every time.Duration, what string, ok func() bool, state func() string) {
+	t.Helper()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			if state != nil {
+				t.Fatalf("%s: not reached; %s", what, state())
+			}
+			t.Fatalf("%s: not reached", what)
+		case <-tick.C:
+		}
+	}
+}

@@ -255,6 +255,22 @@ func (t *Transport) serve(c net.Conn) {
 	}
 }
 
+// tune sets up a stream in either direction: no Nagle delay, keepalive probes on idle
+// streams, and (on Linux) TCP_USER_TIMEOUT, so that data left unacknowledged (a partition,
+// a peer gone without a word) aborts the stream after UserTimeout instead of TCP's minutes
+// of retransmission.
+func (t *Transport) tune(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	tc.SetNoDelay(true)
+	tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: t.cfg.UserTimeout, Interval: t.cfg.UserTimeout / 3, Count: 3})
+	if err := setUserTimeout(tc, t.cfg.UserTimeout); err != nil {
+		t.cfg.Logger.Debug("raft transport: TCP_USER_TIMEOUT not set", "err", err)
+	}
+}
+
 // dial opens a stream to target.
 func (t *Transport) dial(ctx context.Context, target string) (net.Conn, error) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
@@ -326,22 +342,6 @@ var _ raftio.IConnection = (*stream)(nil)
 
 // errDialedRecently: a dial of the target failed less than redialEvery ago.
 var errDialedRecently = errors.New("raftnet: target unreachable, dialled moments ago")
-
-// tune sets up a stream in either direction: no Nagle delay, keepalive probes on idle
-// streams, and (on Linux) TCP_USER_TIMEOUT, so that data left unacknowledged (a partition,
-// a peer gone without a word) aborts the stream after UserTimeout instead of TCP's minutes
-// of retransmission.
-func (t *Transport) tune(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	tc.SetNoDelay(true)
-	tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: t.cfg.UserTimeout, Interval: t.cfg.UserTimeout / 3, Count: 3})
-	if err := setUserTimeout(tc, t.cfg.UserTimeout); err != nil {
-		t.cfg.Logger.Debug("raft transport: TCP_USER_TIMEOUT not set", "err", err)
-	}
-}
 
 // redialEvery bounds how often a stream dials a node it could not reach.
 const redialEvery = 20 * time.Millisecond
