@@ -34,20 +34,20 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./vclock
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeRecord -fuzztime=30s ./replication
 
-# Regenerate the gRPC code under gateway/grpc/aerolithv1 from proto/. The generated code is
+# Regenerate the gRPC code (gateway/grpc/aerolithv1, gateway/peer/peerv1) from proto/. It is
 # committed, so nothing else needs protoc. Installs what it needs: protoc from Debian's
 # protobuf-compiler (when missing; needs root) and the pinned Go plugins into bin/tools.
 TOOLS               := $(CURDIR)/bin/tools
 PROTOC_GEN_GO       := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC  := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
-PROTO_OUT           := gateway/grpc/aerolithv1
-PROTOS              := $(wildcard proto/aerolith/v1/*.proto)
+PROTO_OUT           := gateway/grpc/aerolithv1 gateway/peer/peerv1
+PROTOS              := $(wildcard proto/aerolith/v1/*.proto proto/aerolith/peer/v1/*.proto)
 
 proto:
 	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
 	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
-	rm -f $(PROTO_OUT)/*.pb.go
+	rm -f $(addsuffix /*.pb.go,$(PROTO_OUT))
 	PATH=$(TOOLS):$$PATH protoc -I proto \
 		--go_out=. --go_opt=module=github.com/aerolithsdb/aerolith \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/aerolithsdb/aerolith \

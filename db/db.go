@@ -47,8 +47,12 @@ type Config struct {
 	// member) before it starts. InitialMembers is ignored.
 	Join bool
 	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP API on, for the
-	// cluster controller's probes (default: none, and the node is probed by no one).
+	// cluster controller's probes and the peer protocol (default: none, and the node is
+	// probed and called by no one).
 	AdvertiseHTTP string
+	// Peers carries the peer protocol's calls to other nodes, for the shards this node
+	// holds no replica of (default: none, and such shards are unavailable here).
+	Peers PeerTransport
 	// DeadAfter is how long a node may stay unreachable before the controller re-creates
 	// its replicas' votes on other nodes (default 5m).
 	DeadAfter time.Duration
@@ -250,7 +254,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	d.prober = meta.NewProber(cfg.NodeID, time.Second)
-	d.peers = newPeers(cfg.NodeID, cfg.Registerer)
+	d.peers = newPeers(cfg.NodeID, cfg.Peers, cfg.Registerer)
 	d.replicasChanged = make(chan struct{}, 1)
 	d.removed = make(chan struct{})
 	d.meta = meta.NewMachine(func() {

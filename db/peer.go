@@ -1,21 +1,16 @@
 package db
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/peercall"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/query"
@@ -29,21 +24,15 @@ import (
 // change streams and history, counts, index definitions) becomes one call of the peer
 // protocol to such a node, which serves it from its replica as it would its own request.
 //
-// The protocol is JSON over the nodes' HTTP API: POST PeerPath+op with a JSON body; the
-// answer is always 200 with an envelope, {"ok": result} or {"err": {"kind", "msg"}}, so
-// the caller gets back the same typed error the serving node's db returned (kinds below).
-// A serving node never forwards again: a call it cannot serve from its own replica fails
-// with kind not_hosted and the caller tries the next node. The caller's deadline travels
-// with the call (PeerTimeoutHeader, the milliseconds left): the serving node gives up
-// when the caller has, instead of finishing work nobody waits for.
+// A call is an operation name and its arguments, JSON-encoded; the answer is the result,
+// JSON-encoded, or a *PeerError whose kind (peerKinds) gives the caller back the same
+// typed error the serving node's db returned. A PeerTransport carries calls between
+// nodes (the node's is gRPC, gateway/peer) with the caller's deadline, so the serving
+// node gives up when the caller has. A serving node never forwards again: a call it
+// cannot serve from its own replica fails with kind not_hosted and the caller tries the
+// next node.
 
-// PeerPath is the HTTP path prefix of the peer protocol; the operation name follows it.
-const PeerPath = "/internal/v1/peer/"
-
-// PeerTimeoutHeader carries the milliseconds the caller of a peer call still waits.
-const PeerTimeoutHeader = "Aerolith-Timeout"
-
-// MaxPeerBody bounds a peer call's request and answer bodies.
+// MaxPeerBody bounds a peer call's arguments and result.
 const MaxPeerBody = 64 << 20
 
 // peerHeadWait is the longest a head call waits for a shard's head to move.
@@ -52,18 +41,32 @@ const peerHeadWait = 5 * time.Second
 // peerCallTimeout bounds a peer call whose caller set no deadline (change-stream reads).
 const peerCallTimeout = 10 * time.Second
 
-// peerDialTimeout bounds opening a connection to another node.
-const peerDialTimeout = time.Second
-
 // peerAttemptTimeout bounds the call of one node (but head's long poll): a node that
 // accepts the connection and never answers (paused, or overloaded) costs this much before
 // the next node is asked. A serving node answers a proposal attempt within four election
 // timeouts and a read barrier attempt within two.
 const peerAttemptTimeout = 4 * time.Second
 
+// PeerTransport carries peer calls to other nodes.
+type PeerTransport interface {
+	// PeerCall sends op with its arguments to the node whose HTTP address is addr and
+	// returns its result, within ctx's deadline. The error wraps ErrPeerUnreachable when
+	// no connection carried the call, and is a *PeerError when the node answered with
+	// one; any other error leaves open whether the node served the call.
+	PeerCall(ctx context.Context, addr, op string, args []byte) ([]byte, error)
+}
+
+// ErrPeerUnreachable marks a peer call that never reached the node: no connection
+// carried it. A proposal so refused may go to the next node.
+var ErrPeerUnreachable = peercall.ErrUnreachable
+
 // ErrNotHosted is returned for an operation on a shard that neither this node nor any
 // node it could reach serves from a replica.
 var ErrNotHosted = errors.New("db: no reachable node holds a replica of the shard")
+
+// PeerError is an error a serving node answered a peer call with: its kind, which
+// names the typed error (peerKinds), and its message.
+type PeerError = peercall.Error
 
 // peerKinds maps the errors that cross the peer protocol to their kind and back. The
 // first match wins when encoding; decoding returns the error of the kind.
@@ -87,29 +90,18 @@ var peerKinds = []struct {
 	{query.ErrInvalid, "invalid_query"},
 }
 
-// peerError is an error as it crosses the peer protocol.
-type peerError struct {
-	Kind string `json:"kind"`
-	Msg  string `json:"msg"`
-}
-
-type peerEnvelope struct {
-	OK  json.RawMessage `json:"ok,omitempty"`
-	Err *peerError      `json:"err,omitempty"`
-}
-
-func encodePeerError(err error) *peerError {
+func encodePeerError(err error) *PeerError {
 	for _, k := range peerKinds {
 		if errors.Is(err, k.err) {
-			return &peerError{Kind: k.kind, Msg: err.Error()}
+			return &PeerError{Kind: k.kind, Msg: err.Error()}
 		}
 	}
-	return &peerError{Kind: "internal", Msg: err.Error()}
+	return &PeerError{Kind: "internal", Msg: err.Error()}
 }
 
-// decode returns the typed error of e: the sentinel of its kind wrapped with the serving
-// node's message.
-func (e *peerError) decode(node uint64) error {
+// decodePeerError returns the typed error of e: the sentinel of its kind wrapped with the
+// serving node's message.
+func decodePeerError(e *PeerError, node uint64) error {
 	for _, k := range peerKinds {
 		if k.kind == e.Kind {
 			if k.kind == "not_hosted" {
@@ -131,30 +123,22 @@ func forwarded(ctx context.Context) bool { return ctx.Value(forwardedKey{}) != n
 func (d *DB) local(shard uint64) bool { return d.host.ReplicaOf(shard) != 0 && d.caughtUp(shard) }
 
 // peers is the peer protocol's client side: which nodes to ask for a shard, in order, and
-// the HTTP client.
+// the transport that carries the calls.
 type peers struct {
-	self   uint64
-	client *http.Client
-	calls  *prometheus.CounterVec
-	took   *prometheus.HistogramVec
-	mu     sync.Mutex
-	last   map[uint64]uint64    // shard → the node that last served it
-	failed map[uint64]time.Time // node → when a call of it last failed unanswered
+	self      uint64
+	transport PeerTransport // nil: no other node is ever asked
+	calls     *prometheus.CounterVec
+	took      *prometheus.HistogramVec
+	mu        sync.Mutex
+	last      map[uint64]uint64    // shard → the node that last served it
+	failed    map[uint64]time.Time // node → when a call of it last failed unanswered
 }
 
 // peerSuspectFor is how long a node that left a call unanswered is asked after the others.
 const peerSuspectFor = 10 * time.Second
 
-func newPeers(self uint64, reg prometheus.Registerer) *peers {
-	// Many requests of a node's clients may wait on one peer at once: keep their
-	// connections rather than open one per call.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	// Nodes share a network: a connection that takes longer than this is to a node behind
-	// a partition, and the next node should be asked (the call was not sent).
-	dialer := &net.Dialer{Timeout: peerDialTimeout, KeepAlive: 30 * time.Second}
-	tr.DialContext = dialer.DialContext
-	p := &peers{self: self, client: &http.Client{Transport: tr}, last: map[uint64]uint64{}, failed: map[uint64]time.Time{},
+func newPeers(self uint64, transport PeerTransport, reg prometheus.Registerer) *peers {
+	p := &peers{self: self, transport: transport, last: map[uint64]uint64{}, failed: map[uint64]time.Time{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_peer_calls_total",
 			Help: "Calls of other nodes for shards this node holds no replica of (the L3 tier), by operation and result (ok, error).",
@@ -249,12 +233,12 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 			return nil
 		}
 		d.peers.calls.WithLabelValues(op, "error").Inc()
-		if (errors.Is(err, errPeerLost) || errors.Is(err, errPeerUnreachable)) && ctx.Err() == nil {
+		if (errors.Is(err, errPeerLost) || errors.Is(err, ErrPeerUnreachable)) && ctx.Err() == nil {
 			d.peers.mu.Lock()
 			d.peers.failed[n.ID] = time.Now()
 			d.peers.mu.Unlock()
 		}
-		skip := errors.Is(err, ErrNotHosted) || errors.Is(err, ErrUnavailable) || errors.Is(err, errPeerUnreachable) ||
+		skip := errors.Is(err, ErrNotHosted) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrPeerUnreachable) ||
 			reads && errors.Is(err, errPeerLost)
 		if !skip {
 			return err
@@ -270,67 +254,29 @@ func (d *DB) peerCall(ctx context.Context, shard uint64, op string, args, res an
 	return fmt.Errorf("%w: shard %d: %w", ErrUnavailable, shard, errors.Join(errs...))
 }
 
-// sentBody is a peer call's body that records the transport's first read of it.
-type sentBody struct {
-	r    *bytes.Reader
-	sent *atomic.Bool
-}
+// errPeerLost marks a call whose answer did not come back: the node may have served it.
+var errPeerLost = fmt.Errorf("%w: no answer from the node", ErrIndeterminate)
 
-func (b sentBody) Read(p []byte) (int, error) {
-	b.sent.Store(true)
-	return b.r.Read(p)
-}
-
-// errPeerUnreachable marks a call whose request never reached the node; errPeerLost one
-// whose answer did not come back (it is also ErrIndeterminate).
-var (
-	errPeerUnreachable = errors.New("db: node unreachable")
-	errPeerLost        = fmt.Errorf("%w: no answer from the node", ErrIndeterminate)
-)
-
-func (p *peers) do(ctx context.Context, n meta.Node, op string, body []byte, res any) error {
-	// Whether a connection carried the request: the transport writes the body only on
-	// one, so until it reads the body nothing was sent (a refused dial, a name that does
-	// not resolve behind a partition, a deadline that passed while dialling).
-	var sent atomic.Bool
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.BaseURL(n.HTTPAddr)+PeerPath+op, nil)
-	if err != nil {
-		return err
+func (p *peers) do(ctx context.Context, n meta.Node, op string, args []byte, res any) error {
+	if p.transport == nil {
+		return fmt.Errorf("%w: node %d: this node has no peer transport", ErrPeerUnreachable, n.ID)
 	}
-	req.ContentLength = int64(len(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(sentBody{bytes.NewReader(body), &sent}), nil }
-	req.Body, _ = req.GetBody()
-	req.Header.Set("Content-Type", "application/json")
-	if dl, ok := ctx.Deadline(); ok {
-		req.Header.Set(PeerTimeoutHeader, strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10))
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		// Once a connection carried it, the request may or may not have reached the node:
-		// the caller cannot tell for a proposal. Only a request no connection carried
-		// counts as unreachable.
-		if !sent.Load() {
-			return fmt.Errorf("%w: node %d: %v", errPeerUnreachable, n.ID, err)
-		}
+	out, err := p.transport.PeerCall(ctx, n.HTTPAddr, op, args)
+	var pe *PeerError
+	switch {
+	case errors.As(err, &pe):
+		return decodePeerError(pe, n.ID)
+	case errors.Is(err, ErrPeerUnreachable):
+		return fmt.Errorf("%w: node %d: %v", ErrPeerUnreachable, n.ID, err)
+	case err != nil:
 		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// A node that is starting answers 503 to everything but probes.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return fmt.Errorf("%w: node %d answered %d", errPeerUnreachable, n.ID, resp.StatusCode)
-	}
-	var env peerEnvelope
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxPeerBody)).Decode(&env); err != nil {
-		return fmt.Errorf("%w: node %d: %v", errPeerLost, n.ID, err)
-	}
-	if env.Err != nil {
-		return env.Err.decode(n.ID)
-	}
-	if res == nil {
+	case res == nil:
 		return nil
 	}
-	return json.Unmarshal(env.OK, res)
+	if err := json.Unmarshal(out, res); err != nil {
+		return fmt.Errorf("%w: node %d: malformed answer to %s: %v", errPeerLost, n.ID, op, err)
+	}
+	return nil
 }
 
 // The peer operations' arguments and results.
@@ -400,26 +346,25 @@ func (a *peerHead) shardOf() uint64      { return a.Shard }
 func (a *peerChange) shardOf() uint64    { return a.Shard }
 func (a *peerConflicts) shardOf() uint64 { return a.Shard }
 
-// ServePeer serves one peer-protocol call from this node's replicas and returns the
-// answer's envelope. The gateway passes the body and the PeerTimeoutHeader through; this
-// is the protocol's server side.
-func (d *DB) ServePeer(ctx context.Context, op string, body []byte, timeout string) []byte {
-	ctx = context.WithValue(ctx, forwardedKey{}, true)
-	if ms, err := strconv.ParseInt(timeout, 10, 64); err == nil && ms > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
-		defer cancel()
-	}
-	res, err := d.servePeer(ctx, op, body)
-	var env peerEnvelope
+// ServePeer serves one peer-protocol call from this node's replicas: op with its
+// JSON-encoded arguments. It returns the result, JSON-encoded, or a *PeerError. The
+// call's deadline is ctx's, which the transport sets to the caller's.
+func (d *DB) ServePeer(ctx context.Context, op string, args []byte) ([]byte, error) {
+	res, err := d.servePeer(context.WithValue(ctx, forwardedKey{}, true), op, args)
+	var out []byte
 	if err == nil {
-		env.OK, err = json.Marshal(res)
+		out, err = json.Marshal(res)
 	}
 	if err != nil {
-		env = peerEnvelope{Err: encodePeerError(err)}
+		pe := encodePeerError(err)
+		if pe.Kind == "internal" && ctx.Err() != nil {
+			// The call ended with its context (the caller gave up, or this node stops)
+			// before it was served.
+			pe.Kind = "unavailable"
+		}
+		return nil, pe
 	}
-	b, _ := json.Marshal(env)
-	return b
+	return out, nil
 }
 
 func (d *DB) servePeer(ctx context.Context, op string, body []byte) (any, error) {

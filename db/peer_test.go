@@ -2,10 +2,8 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -32,7 +30,7 @@ func TestPeerOrder(t *testing.T) {
 		Hosts:     map[uint64][]uint64{9: {4, 3}},
 		Placement: map[uint64][]uint64{9: {2, 3}},
 	}
-	p := newPeers(1, nil)
+	p := newPeers(1, nil, nil)
 	ids := func() []uint64 {
 		var out []uint64
 		for _, n := range p.order(st, 9) {
@@ -61,7 +59,7 @@ func TestPeerErrorsKeepTheirType(t *testing.T) {
 		fmt.Errorf("%w: x", ErrNotFound), fmt.Errorf("%w: x", log.ErrIndeterminate), fmt.Errorf("%w: x", log.ErrClosed),
 		fmt.Errorf("%w: x", log.ErrNotHosted), fmt.Errorf("%w: x", query.ErrTooExpensive), fmt.Errorf("%w: x", ErrInvalidArgument),
 	} {
-		back := encodePeerError(err).decode(2)
+		back := decodePeerError(encodePeerError(err), 2)
 		var want error
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -81,65 +79,32 @@ func TestPeerErrorsKeepTheirType(t *testing.T) {
 			t.Errorf("%v came back as %v, not %v", err, back, want)
 		}
 	}
-	if back := encodePeerError(errors.New("disk on fire")).decode(2); errors.Is(back, ErrUnavailable) || back.Error() != "db: node 2: disk on fire" {
+	if back := decodePeerError(encodePeerError(errors.New("disk on fire")), 2); errors.Is(back, ErrUnavailable) || back.Error() != "db: node 2: disk on fire" {
 		t.Errorf("an untyped error came back as %v", back)
 	}
 }
 
-// The caller's deadline travels with a peer call: a head long poll, which waits up to
-// peerHeadWait for the shard's head to move, ends when the caller stops waiting.
-func TestPeerCallKeepsTheCallersDeadline(t *testing.T) {
+// A served call ends with its context: a head long poll, which waits up to peerHeadWait
+// for the shard's head to move, answers the current head when the caller's deadline
+// passes. (gateway/peer checks that the deadline crosses the network.)
+func TestServedPeerCallEndsWithItsContext(t *testing.T) {
 	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
 	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
 	call := fmt.Appendf(nil, `{"shard":1,"after":%d}`, d.hub.Head(1)+1000)
 	start := time.Now()
-	env := d.ServePeer(context.Background(), "head", call, "100")
+	out, err := d.ServePeer(ctx, "head", call)
 	if took := time.Since(start); took >= peerHeadWait {
-		t.Fatalf("the head call took %s: it waited out its own %s, not the caller's 100 ms", took, peerHeadWait)
+		t.Fatalf("the head call took %s: it waited out its own %s, not its context's 100 ms", took, peerHeadWait)
 	}
-	var got peerEnvelope
-	if err := json.Unmarshal(env, &got); err != nil || got.Err != nil || string(got.OK) != strconv.FormatUint(d.hub.Head(1), 10) {
-		t.Fatalf("head answered %s (%v), want the current head %d", env, err, d.hub.Head(1))
+	if err != nil || string(out) != strconv.FormatUint(d.hub.Head(1), 10) {
+		t.Fatalf("head answered %s (%v), want the current head %d", out, err, d.hub.Head(1))
 	}
-}
-
-// Only a request no connection carried marks a node unreachable (a proposal may then go
-// to the next node); one that went out and got no answer is lost instead.
-func TestPeerUnsentCallsAreUnreachable(t *testing.T) {
-	p := newPeers(1, nil)
-	p.client.Timeout = 5 * time.Second
-	ln, err := net.Listen("tcp", loopback.FreeAddr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := meta.Node{ID: 2, HTTPAddr: ln.Addr().String()}
-	done := make(chan struct{})
-	go func() { // answers nothing: reads the request, then hangs up
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Read(make([]byte, 4096))
-			c.Close()
-		}
-	}()
-	ctx := context.Background()
-	if err := p.do(ctx, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerLost) {
-		t.Fatalf("a request that went out and got no answer: %v, want lost", err)
-	}
-	ln.Close()
-	<-done
-	if err := p.do(ctx, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
-		t.Fatalf("a refused connection: %v, want unreachable", err)
-	}
-	if err := p.do(ctx, meta.Node{ID: 3, HTTPAddr: "no-such-host.invalid:7070"}, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
-		t.Fatalf("a name that does not resolve: %v, want unreachable", err)
-	}
-	expired, cancel := context.WithTimeout(ctx, -time.Second)
-	defer cancel()
-	if err := p.do(expired, n, "get", []byte("{}"), nil); !errors.Is(err, errPeerUnreachable) {
-		t.Fatalf("a deadline passed before any connection: %v, want unreachable", err)
+	// A call that is not served answers a typed error: an unknown shard.
+	if _, err := d.ServePeer(context.Background(), "get", []byte(`{"shard":99,"collection":"c","id":"x"}`)); err == nil {
+		t.Fatal("a call for shard 99 of 2 was served")
+	} else if pe, ok := err.(*PeerError); !ok || pe.Kind != "invalid_argument" {
+		t.Fatalf("a call for shard 99 of 2 answered %#v, want a PeerError of kind invalid_argument", err)
 	}
 }

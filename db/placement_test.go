@@ -3,7 +3,6 @@ package db
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -326,10 +325,10 @@ func TestShardServedFromOtherNodes(t *testing.T) {
 	if proposals() != before+1 {
 		t.Fatalf("node 3 made %v proposals through other nodes for the write, want 1", proposals()-before)
 	}
-	var env peerEnvelope
 	call := fmt.Appendf(nil, `{"shard":3,"collection":"c","id":%q}`, id)
-	if err := json.Unmarshal(d3.ServePeer(ctx, "get", call, ""), &env); err != nil || env.Err == nil || env.Err.Kind != "not_hosted" {
-		t.Fatalf("node 3 answered a peer read of a shard it catches up on with %+v (%v), want not_hosted", env.Err, err)
+	var pe *PeerError
+	if _, err := d3.ServePeer(ctx, "get", call); !errors.As(err, &pe) || pe.Kind != "not_hosted" {
+		t.Fatalf("node 3 answered a peer read of a shard it catches up on with %v, want not_hosted", err)
 	}
 	d3.adopting.forget(3)
 	if !d3.local(3) {

@@ -4,29 +4,30 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/gateway/peer"
+	"github.com/aerolithsdb/aerolith/internal/connmux"
 	"github.com/aerolithsdb/aerolith/log"
 	"github.com/aerolithsdb/aerolith/meta"
 )
 
-// probeServer answers the controller's probes (GET /v1/cluster/local), leader transfer
-// requests and the peer protocol (PeerPath) for the node whose DB is stored in d, on a loopback port, as the REST gateway
-// does.
+// probeServer serves, for the node whose DB is stored in d, on one loopback port as the
+// node does: over HTTP/1 the controller's probes (GET /v1/cluster/local) and leader
+// transfer requests, and over gRPC the peer service (gateway/peer).
 func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	mux := connmux.New(ln, 10*time.Second)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		db := d.Load()
 		var shard uint64
@@ -41,15 +42,6 @@ func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 				return
 			}
 		}
-		if op, ok := strings.CutPrefix(r.URL.Path, PeerPath); ok && db != nil && r.Method == http.MethodPost {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			w.Write(db.ServePeer(r.Context(), op, body, r.Header.Get(PeerTimeoutHeader)))
-			return
-		}
 		if r.URL.Path != meta.LocalPath || db == nil {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
@@ -61,9 +53,41 @@ func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"node": p.Node, "applied": applied})
 	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	ps, err := peer.NewServer(peer.ServerConfig{MaxMessage: MaxPeerBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.SetStore(storedDB{d})
+	go srv.Serve(mux.HTTP1())
+	go ps.Serve(mux.HTTP2())
+	t.Cleanup(func() {
+		ps.Shutdown(context.Background())
+		srv.Close()
+		mux.Close()
+	})
 	return ln.Addr().String()
+}
+
+// storedDB serves peer calls from the DB stored now.
+type storedDB struct{ d *atomic.Pointer[DB] }
+
+func (o storedDB) ServePeer(ctx context.Context, op string, args []byte) ([]byte, error) {
+	d := o.d.Load()
+	if d == nil {
+		return nil, &PeerError{Kind: "unavailable", Msg: "the node is not open"}
+	}
+	return d.ServePeer(ctx, op, args)
+}
+
+// peerClient is a peer transport for a test node, closed when the test ends.
+func peerClient(t testing.TB) *peer.Client {
+	t.Helper()
+	c, err := peer.NewClient(peer.ClientConfig{MaxMessage: MaxPeerBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // votes counts, from a node's view of the cluster, each node's votes in the data shards

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/gateway/peer"
 	"github.com/aerolithsdb/aerolith/internal/loopback"
 	"github.com/aerolithsdb/aerolith/log"
 )
@@ -23,6 +24,7 @@ type servedCluster struct {
 	members   map[uint64]string // raft addresses of the static members
 	raft      map[uint64]string // every node's raft address
 	https     map[uint64]string
+	peers     map[uint64]*peer.Client
 	dirs      map[uint64]string
 	ptrs      map[uint64]*atomic.Pointer[DB]
 	deadAfter time.Duration
@@ -42,11 +44,12 @@ type servedCluster struct {
 // closes every node open when the test ends.
 func newServedCluster(tb testing.TB, static, joiners, shards int) *servedCluster {
 	c := &servedCluster{tb: tb, shards: shards, static: uint64(static), members: map[uint64]string{}, raft: map[uint64]string{},
-		https: map[uint64]string{}, dirs: map[uint64]string{}, ptrs: map[uint64]*atomic.Pointer[DB]{}, dbs: map[uint64]*DB{},
+		https: map[uint64]string{}, peers: map[uint64]*peer.Client{}, dirs: map[uint64]string{}, ptrs: map[uint64]*atomic.Pointer[DB]{}, dbs: map[uint64]*DB{},
 		logLevel: slog.LevelInfo}
 	for id := uint64(1); id <= uint64(static+joiners); id++ {
 		c.ptrs[id] = new(atomic.Pointer[DB])
 		c.https[id] = probeServer(tb, c.ptrs[id])
+		c.peers[id] = peerClient(tb)
 		c.dirs[id] = tb.TempDir()
 		c.raft[id] = loopback.FreeAddr(tb)
 		if id <= c.static {
@@ -66,7 +69,7 @@ func newServedCluster(tb testing.TB, static, joiners, shards int) *servedCluster
 // config is node id's configuration: a static member, or a joiner.
 func (c *servedCluster) config(id uint64) Config {
 	cfg := Config{DataDir: c.dirs[id], NodeID: id, RaftAddr: c.raft[id], Shards: c.shards,
-		InitialMembers: c.members, AdvertiseHTTP: c.https[id], DeadAfter: c.deadAfter}
+		InitialMembers: c.members, AdvertiseHTTP: c.https[id], Peers: c.peers[id], DeadAfter: c.deadAfter}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})).With("node", id)
 	}

@@ -15,13 +15,19 @@ import (
 	"github.com/aerolithsdb/aerolith/db"
 	"github.com/aerolithsdb/aerolith/gateway"
 	grpcgw "github.com/aerolithsdb/aerolith/gateway/grpc"
+	"github.com/aerolithsdb/aerolith/gateway/peer"
 	"github.com/aerolithsdb/aerolith/gateway/rest"
 	"github.com/aerolithsdb/aerolith/gateway/ws"
+	"github.com/aerolithsdb/aerolith/internal/connmux"
 	"github.com/aerolithsdb/aerolith/meta"
 	"github.com/aerolithsdb/aerolith/replication"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
+
+// peerSniffWait is how long a new connection to the HTTP port may take to show whether it
+// speaks HTTP/1 or HTTP/2 (the peer service) before it is closed.
+const peerSniffWait = 10 * time.Second
 
 // Defaults of a single node with embedded everything.
 const (
@@ -56,8 +62,8 @@ type Config struct {
 	// yet asks it to be added, then starts its replicas as joining. A restarted node
 	// (its raft data exists) just starts. InitialMembers is ignored.
 	Join string
-	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP API on (default:
-	// the address HTTPAddr bound, unless that is a wildcard address).
+	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP API and peer
+	// service on (default: the address HTTPAddr bound, unless that is a wildcard address).
 	AdvertiseHTTP string
 	// DeadAfter: see db.Config.
 	DeadAfter time.Duration
@@ -171,7 +177,9 @@ type Node struct {
 	db       *db.DB
 	rest     *rest.Server
 	changes  *ws.Server
-	ln       net.Listener
+	mux      *connmux.Mux // the HTTP port: the REST gateway (HTTP/1) and the peer service (gRPC)
+	peer     *peer.Server
+	peers    *peer.Client
 	grpc     *grpcgw.Server // nil when GRPCAddr is GRPCOff
 	grpcLn   net.Listener
 	rep      *replication.Replicator // nil without replication
@@ -203,11 +211,32 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: grpc listen: %w", err)
 		}
 	}
-	// Until the gateway serves, the node answers probes, and 503 to everything else.
-	early := serveStarting(ln, cfg.NodeID)
+	peers, err := peer.NewClient(peer.ClientConfig{MaxMessage: db.MaxPeerBody})
+	var peerSrv *peer.Server
+	if err == nil {
+		peerSrv, err = peer.NewServer(peer.ServerConfig{MaxMessage: db.MaxPeerBody, Logger: cfg.Logger, Registerer: reg})
+	}
+	if err != nil {
+		ln.Close()
+		if grpcLn != nil {
+			grpcLn.Close()
+		}
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	// The HTTP port carries the REST gateway and the peer service between nodes (gRPC).
+	// Until the gateway serves, the node answers probes, and 503 to everything else; the
+	// peer service answers every call unavailable until the database is open.
+	mux := connmux.New(ln, peerSniffWait)
+	early := serveStarting(mux.HTTP1(), cfg.NodeID)
+	peerDone := make(chan error, 1)
+	go func() { peerDone <- peerSrv.Serve(mux.HTTP2()) }()
+	dcfg.Peers = peers
 	closeListeners := func() {
 		early.handOver()
-		ln.Close()
+		peerSrv.Shutdown(context.Background())
+		<-peerDone
+		peers.Close()
+		mux.Close()
 		if grpcLn != nil {
 			grpcLn.Close()
 		}
@@ -258,7 +287,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		closeData()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, ln: ln, grpcLn: grpcLn, rep: rep,
+	n := &Node{cfg: cfg, db: d, rest: rs, changes: changes, mux: mux, peer: peerSrv, peers: peers, grpcLn: grpcLn, rep: rep,
 		serveErr: make(chan error, 3), quit: make(chan struct{})}
 	if grpcLn != nil {
 		if n.grpc, err = grpcgw.New(grpcgw.Config{Store: d, Limits: cfg.Limits, Logger: cfg.Logger, Registerer: reg}); err != nil {
@@ -278,12 +307,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.grpc != nil {
 		go func() { n.serveErr <- n.grpc.Serve(grpcLn) }()
 	}
-	if err := early.handOver(); err != nil {
-		closeListeners()
-		closeData()
-		return nil, fmt.Errorf("node: http listener: %w", err)
-	}
-	go func() { n.serveErr <- rs.Serve(ln) }()
+	peerSrv.SetStore(d)
+	early.handOver()
+	go func() { n.serveErr <- rs.Serve(mux.HTTP1()) }()
+	go func() {
+		if err := <-peerDone; err != nil {
+			n.serveErr <- fmt.Errorf("node: peer service: %w", err)
+		}
+	}()
 	go func() {
 		select {
 		case <-d.Removed():
@@ -291,7 +322,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		case <-n.quit:
 		}
 	}()
-	cfg.Logger.Info("node serving", "http", ln.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
+	cfg.Logger.Info("node serving", "http", mux.Addr().String(), "grpc", n.GRPCAddr(), "raft", cfg.RaftAddr, "data_dir", cfg.DataDir,
 		"node_id", cfg.NodeID, "shards", d.Shards(), "dc", cfg.DC)
 	return n, nil
 }
@@ -311,7 +342,7 @@ func join(ctx context.Context, cfg Config, dcfg db.Config) error {
 }
 
 // HTTPAddr returns the address the REST gateway listens on.
-func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
+func (n *Node) HTTPAddr() string { return n.mux.Addr().String() }
 
 // GRPCAddr returns the address the gRPC gateway listens on ("" when it is off).
 func (n *Node) GRPCAddr() string {
@@ -346,6 +377,10 @@ func (n *Node) Close() error {
 			errGRPC = n.grpc.Shutdown(ctx)
 		}
 		errHTTP := n.rest.Shutdown(ctx)
+		// Then the peer service: calls of other nodes in flight end (they ask another
+		// node), and its connections close.
+		errPeer := n.peer.Shutdown(ctx)
+		n.mux.Close()
 		if errors.Is(errChanges, context.DeadlineExceeded) || errors.Is(errHTTP, context.DeadlineExceeded) {
 			// Something held the stop open for the whole ShutdownTimeout: show what.
 			n.cfg.Logger.Error("graceful stop timed out; goroutine dump follows on stderr", "timeout", n.cfg.ShutdownTimeout)
@@ -356,7 +391,7 @@ func (n *Node) Close() error {
 		if n.rep != nil {
 			errRep = n.rep.Close()
 		}
-		n.closeErr = errors.Join(errChanges, errGRPC, errHTTP, errRep, n.db.Close())
+		n.closeErr = errors.Join(errChanges, errGRPC, errHTTP, errPeer, errRep, n.db.Close(), n.peers.Close())
 		n.cfg.Logger.Info("node stopped", "err", n.closeErr)
 	})
 	return n.closeErr

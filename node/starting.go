@@ -22,24 +22,18 @@ import (
 // unavailable.
 type starting struct {
 	id    uint64
-	tcp   *net.TCPListener
 	srv   *http.Server
 	done  chan struct{}
 	local atomic.Pointer[db.DB]
 }
 
-// serveStarting starts answering on ln for node id. It returns nil (nothing answers until
-// the gateway serves) when ln is not a TCP listener.
+// serveStarting starts answering on ln for node id; handOver closes ln.
 func serveStarting(ln net.Listener, id uint64) *starting {
-	tcp, ok := ln.(*net.TCPListener)
-	if !ok {
-		return nil
-	}
-	s := &starting{id: id, tcp: tcp, done: make(chan struct{})}
+	s := &starting{id: id, done: make(chan struct{})}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
-		s.srv.Serve(heldListener{tcp}) // returns ErrServerClosed at handOver
+		s.srv.Serve(ln) // returns ErrServerClosed at handOver
 	}()
 	return s
 }
@@ -67,21 +61,13 @@ func (s *starting) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": info.Code, "message": info.Message}})
 }
 
-// handOver stops answering and leaves the listener open, for the gateway to serve on.
-func (s *starting) handOver() error {
-	if s == nil {
-		return nil
-	}
+// handOver stops answering and closes its listener, for the gateway to serve on another
+// of the same connections (connmux.Mux.HTTP1). Idempotent.
+func (s *starting) handOver() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		s.srv.Close()
 	}
 	<-s.done
-	return s.tcp.SetDeadline(time.Time{})
 }
-
-// heldListener is a listener whose Close ends a pending Accept without closing the socket.
-type heldListener struct{ *net.TCPListener }
-
-func (l heldListener) Close() error { return l.SetDeadline(time.Now()) }

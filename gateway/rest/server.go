@@ -57,7 +57,6 @@ type Store interface {
 	TransferLeader(ctx context.Context, shard, to uint64) error
 	PlaceShard(ctx context.Context, shard, node uint64, absent bool) error
 	SetHosting(ctx context.Context, mode string) error
-	ServePeer(ctx context.Context, op string, body []byte, timeout string) []byte
 }
 
 // Config configures a Server.
@@ -104,9 +103,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
 	s.app = fiber.New(fiber.Config{
-		// Peer calls carry commands as big as a public request's body, and more (their
-		// JSON encoding); the public routes keep the configured limit (limitBody).
-		BodyLimit:             2*cfg.Limits.MaxBodyBytes + 1<<20,
+		// The routes refuse a body over the configured limit with the API's error
+		// (limitBody); one far beyond it is refused while it is read.
+		BodyLimit:             cfg.Limits.MaxBodyBytes + 1<<20,
 		Immutable:             true,
 		UnescapePath:          true,
 		DisableStartupMessage: true,
@@ -152,7 +151,6 @@ func New(cfg Config) (*Server, error) {
 	v1.Delete("/cluster/shards/:shard/replicas/:id", s.placeShard)
 	v1.Get("/tiers", func(c *fiber.Ctx) error { return c.JSON(s.cfg.Store.Tiers()) })
 	s.xdcRoutes(v1)
-	s.app.Post(db.PeerPath+":op", s.peer)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
 	if cfg.Gatherer != nil {
@@ -548,14 +546,6 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 		return fiber.ErrRequestEntityTooLarge
 	}
 	return c.Next()
-}
-
-// peer serves another node's call of the peer protocol (db.PeerPath): the shards this
-// node holds a replica of, for nodes that hold none. The answer's envelope carries the
-// outcome, so the status is 200 whenever the call was served.
-func (s *Server) peer(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(s.cfg.Store.ServePeer(c.UserContext(), c.Params("op"), c.Body(), c.Get(db.PeerTimeoutHeader)))
 }
 
 // handleFiberError answers errors raised by fiber itself (body limit, bad method).
