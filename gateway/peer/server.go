@@ -51,9 +51,9 @@ func (c ServerConfig) Validate() error {
 type Server struct {
 	peerv1.UnimplementedPeerServer
 
-	cfg    ServerConfig
-	srv    *grpc.Server
-	store  atomic.Pointer[storeRef]
+	cfg      ServerConfig
+	srv      *grpc.Server
+	store    atomic.Pointer[storeRef]
 	served   *prometheus.CounterVec
 	took     *prometheus.HistogramVec
 	inFlight prometheus.Gauge
