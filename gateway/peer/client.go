@@ -11,20 +11,22 @@ import (
 
 	"github.com/aerolithsdb/aerolith/gateway/peer/peerv1"
 	"github.com/aerolithsdb/aerolith/internal/peercall"
+	"github.com/aerolithsdb/aerolith/internal/tcpopt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 )
 
-// clientPing is how long a connection to a node may stay silent before the client pings
-// it; an unanswered ping, or data unacknowledged for pingTimeout (TCP_USER_TIMEOUT, which
-// grpc-go sets from it), closes the connection, and calls fail fast until a new one is
-// up. 10 s is grpc-go's least.
+// A connection to a node is watched by the kernel, which answers for a node whose
+// process is paused or starved of CPU, so only a node that is gone, or behind a
+// partition, loses its connection: a call's data left unacknowledged for userTimeout
+// (TCP_USER_TIMEOUT) aborts it, and so do keepalive probes unanswered after keepIdle of
+// silence. The call then fails at once, and the next one dials again. (gRPC's own pings
+// are off: grpc-go would set TCP_USER_TIMEOUT from them, to 10 s at the least.)
 const (
-	clientPing  = 10 * time.Second
-	pingTimeout = 3 * time.Second
+	userTimeout = time.Second
+	keepIdle    = 5 * time.Second
 )
 
 // ClientConfig configures a Client.
@@ -99,16 +101,26 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return cc, nil
 	}
-	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout}
+	dialer := &net.Dialer{Timeout: c.cfg.DialTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepIdle, Interval: time.Second, Count: 3}}
+	dial := func(ctx context.Context, a string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, "tcp", a)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			if err := tcpopt.SetUserTimeout(tc, userTimeout); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
+		return conn, err
+	}
 	cc, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", a) }),
+		grpc.WithContextDialer(dial),
 		// A node that restarts is back within seconds: retry soon, and at least every second.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: c.cfg.DialTimeout,
 		}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: clientPing, Timeout: pingTimeout, PermitWithoutStream: true}),
 		grpc.WithStatsHandler(sentMarker{}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.MaxMessage+1024), grpc.MaxCallSendMsgSize(c.cfg.MaxMessage+1024)),
 	)

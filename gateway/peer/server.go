@@ -16,7 +16,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
@@ -96,8 +95,6 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.srv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessage+1024),
 		grpc.MaxSendMsgSize(cfg.MaxMessage+1024),
-		// Clients ping idle connections every clientPing: allow it.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientPing / 2, PermitWithoutStream: true}),
 	)
 	peerv1.RegisterPeerServer(s.srv, s)
 	return s, nil

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aerolithsdb/aerolith/internal/tcpopt"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -266,7 +267,7 @@ func (t *Transport) tune(c net.Conn) {
 	}
 	tc.SetNoDelay(true)
 	tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: t.cfg.UserTimeout, Interval: t.cfg.UserTimeout / 3, Count: 3})
-	if err := setUserTimeout(tc, t.cfg.UserTimeout); err != nil {
+	if err := tcpopt.SetUserTimeout(tc, t.cfg.UserTimeout); err != nil {
 		t.cfg.Logger.Debug("raft transport: TCP_USER_TIMEOUT not set", "err", err)
 	}
 }
@@ -367,7 +368,7 @@ func (s *stream) SendMessageBatch(batch pb.MessageBatch) error {
 func (s *stream) send(batch *pb.MessageBatch) error {
 	s.buf = frame(s.buf, kindBatch, batch.SizeUpperLimit(), batch)
 	if s.c != nil {
-		if alive(s.c) {
+		if tcpopt.Alive(s.c) {
 			err := s.write()
 			if err == nil {
 				return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aerolithsdb/aerolith/internal/loopback"
+	"github.com/aerolithsdb/aerolith/internal/tcpopt"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
@@ -131,7 +132,7 @@ func waitGone(t *testing.T, conn raftio.IConnection) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(5 * time.Second)
-	for alive(conn.(*stream).c) {
+	for tcpopt.Alive(conn.(*stream).c) {
 		select {
 		case <-tick.C:
 		case <-deadline:

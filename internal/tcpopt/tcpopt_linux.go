@@ -1,4 +1,4 @@
-package raftnet
+package tcpopt
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setUserTimeout sets TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before
+// SetUserTimeout sets TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before
 // the kernel aborts the connection.
-func setUserTimeout(tc *net.TCPConn, d time.Duration) error {
+func SetUserTimeout(tc *net.TCPConn, d time.Duration) error {
 	raw, err := tc.SyscallConn()
 	if err != nil {
 		return err
@@ -25,10 +25,10 @@ func setUserTimeout(tc *net.TCPConn, d time.Duration) error {
 	return serr
 }
 
-// alive asks the kernel, without blocking, whether a sending stream still stands. The
-// receiver never writes on it, so anything a peek finds (the end of the stream, a reset,
-// a timeout) means it is gone.
-func alive(c net.Conn) bool {
+// Alive asks the kernel, without blocking, whether a connection the other end never
+// writes on still stands: anything a peek finds (the end of the stream, a reset, a
+// timeout) means it is gone.
+func Alive(c net.Conn) bool {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return true
