@@ -23,7 +23,8 @@ import (
 // partition, loses its connection: a call's data left unacknowledged for userTimeout
 // (TCP_USER_TIMEOUT) aborts it, and so do keepalive probes unanswered after keepIdle of
 // silence. The call then fails at once, and the next one dials again. (gRPC's own pings
-// are off: grpc-go would set TCP_USER_TIMEOUT from them, to 10 s at the least.)
+// are off: they come from the process, at most every 10 s, and grpc-go would replace
+// TCP_USER_TIMEOUT with their timeout.)
 const (
 	userTimeout = time.Second
 	keepIdle    = 5 * time.Second
