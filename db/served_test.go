@@ -144,35 +144,47 @@ func (c *servedCluster) db(id uint64) *DB {
 // "w" back to back through its node; stop ends them and returns how many writes were
 // acknowledged and how many failed.
 func (c *servedCluster) writeLoad(ctx context.Context, nodes []uint64) (stop func() (written, failed int64)) {
+	return c.load(ctx, nodes, 1, func(d *DB, on uint64, _, i int) error {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := d.Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
+		return err
+	})
+}
+
+// load starts perNode goroutines on each node in nodes, the g-th calling op back to back
+// with i = 0, 1, ...; stop ends them and returns how many calls succeeded and failed.
+func (c *servedCluster) load(ctx context.Context, nodes []uint64, perNode int, op func(d *DB, on uint64, g, i int) error) (stop func() (ok, failed int64)) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	var ok, bad atomic.Int64
+	var good, bad atomic.Int64
 	for _, on := range nodes {
 		d := c.db(on)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
+		for g := range perNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					case <-ctx.Done():
+						return
+					default:
+					}
+					if op(d, on, g, i) == nil {
+						good.Add(1)
+					} else {
+						bad.Add(1)
+					}
 				}
-				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := d.Write(wctx, "anonymous", Write{Op: log.OpPut, Collection: "w", ID: fmt.Sprintf("n%d-%d", on, i), Body: []byte(`{}`)})
-				cancel()
-				if err == nil {
-					ok.Add(1)
-				} else {
-					bad.Add(1)
-				}
-			}
-		}()
+			}()
+		}
 	}
 	return func() (int64, int64) {
 		close(done)
 		wg.Wait()
-		return ok.Load(), bad.Load()
+		return good.Load(), bad.Load()
 	}
 }
 
