@@ -323,8 +323,9 @@ func Open(cfg Config) (*Host, error) {
 		h.leaderSeen[s] = new(atomic.Int64)
 		h.leaderSeen[s].Store(now)
 	}
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go func() { defer h.wg.Done(); h.watchLeaders() }()
+	go func() { defer h.wg.Done(); h.watchSoleVoters() }()
 	return h, nil
 }
 
