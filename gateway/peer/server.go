@@ -46,6 +46,9 @@ func (c ServerConfig) Validate() error {
 	return nil
 }
 
+// maxStreams bounds the calls one connection may have open at once.
+const maxStreams = 1024
+
 // Server is the peer service of one node.
 type Server struct {
 	peerv1.UnimplementedPeerServer
@@ -95,6 +98,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.srv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessage+1024),
 		grpc.MaxSendMsgSize(cfg.MaxMessage+1024),
+		// A node's calls of another share one connection: bound what one connection may
+		// have open (more wait on the caller's side).
+		grpc.MaxConcurrentStreams(maxStreams),
 	)
 	peerv1.RegisterPeerServer(s.srv, s)
 	return s, nil
