@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -50,7 +51,7 @@ func BenchmarkWrite(b *testing.B) {
 // voter per shard wherever the controller left it; fsync on; 256-byte documents; 16
 // concurrent callers on 2 cores), linearizable reads and writes of documents in shards the
 // node holds with those in shards it does not hold, which go through another node (the
-// peer protocol over loopback HTTP).
+// peer protocol over loopback gRPC).
 func BenchmarkL3(b *testing.B) {
 	ctx := context.Background()
 	c := newServedCluster(b, 3, 0, 4)
@@ -127,6 +128,92 @@ func BenchmarkL3(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkNonVotingRead measures, on a four-node cluster (replication factor 3, so each
+// shard has one non-voting replica; fsync on), a write through the shard leader's node
+// followed by a linearizable read of the written document on the node that holds the
+// shard's non-voting replica, or a voting follower's for comparison. The read needs that replica to have applied the write: it learns
+// of the commit from the leader's next message. With readers_8, eight more callers per
+// node read the same shard linearizably without pause, so the leader has ReadIndex
+// requests queued at every heartbeat (dragonboat then heartbeats voters only).
+func BenchmarkNonVotingRead(b *testing.B) {
+	ctx := context.Background()
+	const shards = 4
+	c := newServedCluster(b, 4, 0, shards)
+	c.open(ctx, ids(4)...)
+	all := ids(4)
+	var view ClusterView
+	until(b, ctx, 100*time.Millisecond, "three voters per shard, every replica admitted", func() bool {
+		view = c.db(1).Cluster(ctx)
+		per, held := votes(view, all)
+		total := 0
+		for _, n := range per {
+			total += n
+		}
+		return held && total == 3*shards
+	}, func() string { return fmt.Sprintf("%+v", view.Shards) })
+	// Shard 1: the leader's node writes; the reads go to the non-voting replica's node, or
+	// to a voting follower's for comparison.
+	var leader, follower, nonVoting uint64
+	for _, sh := range view.Shards {
+		if sh.Shard != 1 || len(sh.NonVoting) != 1 {
+			continue
+		}
+		nonVoting = sh.NonVoting[0].Node
+		for _, m := range sh.Replicas {
+			if m.ID == sh.Leader {
+				leader = m.Node
+			} else {
+				follower = m.Node
+			}
+		}
+	}
+	if leader == 0 || follower == 0 || nonVoting == 0 {
+		b.Fatalf("shard 1 has no leader, voting follower and single non-voting replica: %+v", view.Shards)
+	}
+	var keys []string // documents of shard 1
+	for i := 0; len(keys) < 64; i++ {
+		if id := fmt.Sprintf("k%d", i); log.ShardOf("b", id, shards) == 1 {
+			keys = append(keys, id)
+		}
+	}
+	w := c.db(leader)
+	for _, tc := range []struct {
+		on      string
+		node    uint64
+		readers int
+	}{{"non_voting", nonVoting, 0}, {"non_voting", nonVoting, 8}, {"voting", follower, 0}, {"voting", follower, 8}} {
+		readers, r := tc.readers, c.db(tc.node)
+		b.Run(fmt.Sprintf("%s/readers_%d", tc.on, readers), func(b *testing.B) {
+			stop := c.load(ctx, all, readers, func(d *DB, _ uint64, g, i int) error {
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_, err := d.Get(rctx, "b", keys[1+(i+g)%(len(keys)-1)], Linearizable)
+				if errors.Is(err, ErrNotFound) {
+					return nil
+				}
+				return err
+			})
+			defer stop()
+			var read time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				body := fmt.Appendf(nil, `{"n":%d}`, i)
+				res, err := w.Write(ctx, "bench", Write{Op: log.OpPut, Collection: "b", ID: keys[0], Body: body})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				doc, err := r.Get(ctx, "b", keys[0], Linearizable)
+				read += time.Since(start)
+				if err != nil || doc.Version < res.Version {
+					b.Fatalf("read on node %d: version %d (%v), want %d", tc.node, doc.Version, err, res.Version)
+				}
+			}
+			b.ReportMetric(float64(read.Nanoseconds())/float64(b.N), "read-ns/op")
 		})
 	}
 }
