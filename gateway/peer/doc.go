@@ -19,6 +19,10 @@
 // a connection (its stats handler sees the call's OutHeader). Any other failure leaves
 // open whether the node served the call.
 //
+// Dead connections: the kernel watches each connection to a node (TCP_USER_TIMEOUT 1 s,
+// keepalive probes after 5 s of silence), so a node that is gone or cut off loses it
+// within seconds while a paused or busy one, whose kernel still acknowledges, keeps it.
+//
 // Lifecycle and goroutines: NewServer builds the server; until SetStore it answers every
 // call unavailable (the node is starting). Serve serves one listener until Shutdown, which
 // ends calls in flight (head long polls among them) and then stops. NewClient opens no
