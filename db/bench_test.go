@@ -135,10 +135,11 @@ func BenchmarkL3(b *testing.B) {
 // BenchmarkNonVotingRead measures, on a four-node cluster (replication factor 3, so each
 // shard has one non-voting replica; fsync on), a write through the shard leader's node
 // followed by a linearizable read of the written document on the node that holds the
-// shard's non-voting replica, or a voting follower's for comparison. The read needs that replica to have applied the write: it learns
-// of the commit from the leader's next message. With readers_8, eight more callers per
-// node read the same shard linearizably without pause, so the leader has ReadIndex
-// requests queued at every heartbeat (dragonboat then heartbeats voters only).
+// shard's non-voting replica, or a voting follower's for comparison. The read needs that
+// replica to have applied the write: it learns of the commit from the leader's next
+// message. With readers_8, eight more callers per node read the same shard linearizably
+// without pause, so the leader has ReadIndex requests queued at every heartbeat
+// (dragonboat then heartbeats voters only).
 func BenchmarkNonVotingRead(b *testing.B) {
 	ctx := context.Background()
 	const shards = 4
@@ -148,12 +149,7 @@ func BenchmarkNonVotingRead(b *testing.B) {
 	var view ClusterView
 	until(b, ctx, 100*time.Millisecond, "three voters per shard, every replica admitted", func() bool {
 		view = c.db(1).Cluster(ctx)
-		per, held := votes(view, all)
-		total := 0
-		for _, n := range per {
-			total += n
-		}
-		return held && total == 3*shards
+		return heldWithVoters(view, all, 3*shards)
 	}, func() string { return fmt.Sprintf("%+v", view.Shards) })
 	// Shard 1: the leader's node writes; the reads go to the non-voting replica's node, or
 	// to a voting follower's for comparison.

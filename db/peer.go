@@ -346,6 +346,11 @@ func (a *peerHead) shardOf() uint64      { return a.Shard }
 func (a *peerChange) shardOf() uint64    { return a.Shard }
 func (a *peerConflicts) shardOf() uint64 { return a.Shard }
 
+// PeerOps names every operation of the peer protocol (ServePeer serves these and refuses
+// others).
+var PeerOps = []string{"propose", "get", "history", "clock", "policy", "conflicts", "query", "counts",
+	"indexes", "events", "body", "membership", "leader", "status", "change", "head"}
+
 // ServePeer serves one peer-protocol call from this node's replicas: op with its
 // JSON-encoded arguments. It returns the result, JSON-encoded, or a *PeerError. The
 // call's deadline is ctx's, which the transport sets to the caller's.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,22 @@ func TestServedPeerCallEndsWithItsContext(t *testing.T) {
 		t.Fatal("a call for shard 99 of 2 was served")
 	} else if pe, ok := err.(*PeerError); !ok || pe.Kind != "invalid_argument" {
 		t.Fatalf("a call for shard 99 of 2 answered %#v, want a PeerError of kind invalid_argument", err)
+	}
+}
+
+// PeerOps lists exactly the operations ServePeer serves: each is known (a call with
+// arguments for no shard is refused as an invalid argument, not as an unknown operation).
+func TestPeerOpsAreServed(t *testing.T) {
+	d := openDB(t, t.TempDir(), loopback.FreeAddr(t))
+	defer d.Close()
+	for _, op := range append(slices.Clone(PeerOps), "no-such-op") {
+		_, err := d.ServePeer(context.Background(), op, []byte(`{"shard":0}`))
+		var pe *PeerError
+		if !errors.As(err, &pe) || pe.Kind != "invalid_argument" {
+			t.Fatalf("%s with shard 0: %v, want invalid_argument", op, err)
+		}
+		if unknown := strings.Contains(pe.Msg, "no peer operation"); unknown != (op == "no-such-op") {
+			t.Errorf("%s: %q", op, pe.Msg)
+		}
 	}
 }

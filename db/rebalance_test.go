@@ -53,7 +53,7 @@ func probeServer(t testing.TB, d *atomic.Pointer[DB]) string {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"node": p.Node, "applied": applied})
 	})}
-	ps, err := peer.NewServer(peer.ServerConfig{MaxMessage: MaxPeerBody})
+	ps, err := peer.NewServer(peer.ServerConfig{MaxMessage: MaxPeerBody, Ops: PeerOps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,17 @@ func votes(v ClusterView, nodes []uint64) (map[uint64]int, bool) {
 		}
 	}
 	return out, true
+}
+
+// heldWithVoters reports whether, from a node's view v, every node in nodes holds a
+// replica of every shard and the data shards have n votes in all.
+func heldWithVoters(v ClusterView, nodes []uint64, n int) bool {
+	per, held := votes(v, nodes)
+	total := 0
+	for _, k := range per {
+		total += k
+	}
+	return held && total == n
 }
 
 // TestClusterVotesMoveToJoiningNode joins a fourth node to a three-node cluster whose

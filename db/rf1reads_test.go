@@ -31,12 +31,7 @@ func TestReplicationFactorOneUnderReads(t *testing.T) {
 	// Four static members, replication factor 3: the controller first takes a vote in
 	// every shard away.
 	until(t, ctx, 100*time.Millisecond, "three voters per shard, every replica admitted", func() bool {
-		per, held := votes(dbs[1].Cluster(ctx), all)
-		total := 0
-		for _, n := range per {
-			total += n
-		}
-		return held && total == 3*shards
+		return heldWithVoters(dbs[1].Cluster(ctx), all, 3*shards)
 	}, func() string { return fmt.Sprintf("%+v", dbs[1].Cluster(ctx).Shards) })
 	for i := range 40 {
 		body := fmt.Appendf(nil, `{"n":%d}`, i)
@@ -57,11 +52,6 @@ func TestReplicationFactorOneUnderReads(t *testing.T) {
 	var last ClusterView
 	until(t, ctx, 200*time.Millisecond, "one voter per shard, every replica admitted", func() bool {
 		last = dbs[2].Cluster(ctx)
-		per, held := votes(last, all)
-		total := 0
-		for _, n := range per {
-			total += n
-		}
-		return held && total == shards
+		return heldWithVoters(last, all, shards)
 	}, func() string { return fmt.Sprintf("last view %+v", last.Shards) })
 }

@@ -214,7 +214,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	peers, err := peer.NewClient(peer.ClientConfig{MaxMessage: db.MaxPeerBody})
 	var peerSrv *peer.Server
 	if err == nil {
-		peerSrv, err = peer.NewServer(peer.ServerConfig{MaxMessage: db.MaxPeerBody, Logger: cfg.Logger, Registerer: reg})
+		peerSrv, err = peer.NewServer(peer.ServerConfig{MaxMessage: db.MaxPeerBody, Ops: db.PeerOps, Logger: cfg.Logger, Registerer: reg})
 	}
 	if err != nil {
 		ln.Close()

@@ -33,7 +33,11 @@ type Store interface {
 type ServerConfig struct {
 	// MaxMessage bounds a call's arguments and result (required).
 	MaxMessage int
-	Logger     *slog.Logger
+	// Ops names the operations the store serves: the metrics label a call by its
+	// operation only when it is one of these, and "other" otherwise, so that callers
+	// cannot add series at will.
+	Ops    []string
+	Logger *slog.Logger
 	// Registerer receives the server's metrics (aerolith_peer_served_*) when set.
 	Registerer prometheus.Registerer
 }
@@ -54,6 +58,7 @@ type Server struct {
 	peerv1.UnimplementedPeerServer
 
 	cfg      ServerConfig
+	ops      map[string]bool
 	srv      *grpc.Server
 	store    atomic.Pointer[storeRef]
 	served   *prometheus.CounterVec
@@ -76,7 +81,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg,
+	s := &Server{cfg: cfg, ops: map[string]bool{},
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aerolith_peer_served_total",
 			Help: "Peer calls this node served for other nodes, by operation and result (ok, or the error's kind).",
@@ -93,6 +98,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.served, s.took, s.inFlight)
+	}
+	for _, op := range cfg.Ops {
+		s.ops[op] = true
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	s.srv = grpc.NewServer(
@@ -141,9 +149,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Call serves one peer call.
 func (s *Server) Call(ctx context.Context, req *peerv1.CallRequest) (*peerv1.CallResponse, error) {
 	start := time.Now()
+	op := req.Op
+	if !s.ops[op] {
+		op = "other"
+	}
 	ref := s.store.Load()
 	if ref == nil {
-		s.served.WithLabelValues(req.Op, "unavailable").Inc()
+		s.served.WithLabelValues(op, "unavailable").Inc()
 		return nil, toStatus(&peercall.Error{Kind: "unavailable", Msg: "the node is starting"})
 	}
 	s.inFlight.Inc()
@@ -152,23 +164,23 @@ func (s *Server) Call(ctx context.Context, req *peerv1.CallRequest) (*peerv1.Cal
 	defer cancel()
 	defer context.AfterFunc(s.stop, cancel)()
 	out, err := ref.ServePeer(ctx, req.Op, req.Args)
-	s.took.WithLabelValues(req.Op).Observe(time.Since(start).Seconds())
+	s.took.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil {
 		var pe *peercall.Error
 		if !errors.As(err, &pe) {
 			pe = &peercall.Error{Kind: "internal", Msg: err.Error()}
 		}
-		s.served.WithLabelValues(req.Op, pe.Kind).Inc()
+		s.served.WithLabelValues(op, pe.Kind).Inc()
 		if pe.Kind == "internal" {
 			s.cfg.Logger.Error("peer call failed", "op", req.Op, "err", pe.Msg)
 		}
 		return nil, toStatus(pe)
 	}
-	s.served.WithLabelValues(req.Op, "ok").Inc()
+	s.served.WithLabelValues(op, "ok").Inc()
 	return &peerv1.CallResponse{Result: out}, nil
 }
 
-// codes maps an error's kind to the status code it travels with. The caller goes by the
+// kindCodes maps an error's kind to the status code it travels with. The caller goes by the
 // kind; the code is for what shows the call between (logs, metrics, grpcurl).
 var kindCodes = map[string]codes.Code{
 	"not_hosted":         codes.FailedPrecondition,
